@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Make sure this Debian machine can run the lab: the Docker engine and
+# debootstrap installed, dockerd running. Safe to run again; prints what it does.
+# Needs root (apt-get, dockerd). No systemd is assumed: dockerd is started in
+# its own session and we wait for its socket.
+set -euo pipefail
+
+say() { printf 'lab: %s\n' "$*"; }
+
+need_pkgs=()
+command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+    say "installing ${need_pkgs[*]} from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q "${need_pkgs[@]}" >/dev/null
+fi
+
+if docker info >/dev/null 2>&1; then
+    exit 0
+fi
+
+log=/var/log/opsiface-dockerd.log
+say "starting dockerd (log: $log)"
+setsid dockerd >"$log" 2>&1 </dev/null &
+for _ in $(seq 1 60); do
+    if docker info >/dev/null 2>&1; then
+        say "dockerd is up"
+        exit 0
+    fi
+    sleep 1
+done
+say "dockerd did not answer within 60 s; last lines of $log:" >&2
+tail -n 20 "$log" >&2 || true
+exit 1

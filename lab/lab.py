@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""The opsiface.sendmail lab: a fleet of real sendmail 8.17 hosts in containers.
+
+    lab.py build              build the image (debootstrap + docker import), once
+    lab.py up --count N       start hosts mx01..mxNN and write the inventory
+    lab.py down               remove the hosts
+    lab.py status             list the hosts
+    lab.py fault HOST KIND    put a host into a known fault (see `fault --help`)
+
+Every host is a Debian 12 root file system with Debian's own sendmail,
+rsyslog writing /var/log/mail.log, and sendmail started through
+/etc/init.d/sendmail under a real init (tini) so the listener's PPID is 1.
+Hosts are reached with `docker exec` (the community.docker.docker
+connection) and, for SMTP from the controller, through port 25 published on
+127.0.0.1 only. Remote mail is routed to a refusing smart host on the
+container's own loopback, and the resolver points at 127.0.0.1: deferred mail
+stays deferred and nothing leaves the host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LAB_DIR = Path(__file__).resolve().parent
+IMAGE_DIR = LAB_DIR / "image"
+IMAGE_REPO = "opsiface-sendmail-lab"
+LABEL = "opsiface.lab"
+SUITE = "bookworm"
+PACKAGES = ["python3", "sendmail", "rsyslog", "procps", "iproute2", "tini"]
+DEFAULT_INVENTORY = LAB_DIR / "inventory.ini"
+
+
+def say(msg: str) -> None:
+    print(f"lab: {msg}", flush=True)
+
+
+def run(cmd: list[str], check: bool = True, capture: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=check, text=True, capture_output=capture, **kw)
+
+
+# --------------------------------------------------------------------- image
+def image_inputs_digest() -> str:
+    """Digest of everything that goes into the image: rebuild only when it changes."""
+    h = hashlib.sha256()
+    h.update(SUITE.encode())
+    h.update(" ".join(PACKAGES).encode())
+    for path in sorted(IMAGE_DIR.iterdir()):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def image_tag() -> str:
+    return f"{IMAGE_REPO}:{image_inputs_digest()}"
+
+
+def image_exists(tag: str) -> bool:
+    return run(["docker", "image", "inspect", tag], check=False).returncode == 0
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt already uses (no host is hard-coded)."""
+    override = os.environ.get("LAB_DEBIAN_MIRROR")
+    if override:
+        return override
+    deb822 = Path("/etc/apt/sources.list.d/debian.sources")
+    if deb822.exists():
+        stanza: dict[str, str] = {}
+        for line in [*deb822.read_text().splitlines(), ""]:
+            if not line.strip():
+                if "security" not in stanza.get("Suites", "") and stanza.get("URIs"):
+                    return stanza["URIs"].split()[0]
+                stanza = {}
+            elif not line.startswith("#") and ":" in line:
+                key, _, value = line.partition(":")
+                stanza[key.strip()] = value.strip()
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "deb" and "security" not in parts[2]:
+                return parts[1]
+    raise SystemExit("lab: no Debian mirror found in /etc/apt; set LAB_DEBIAN_MIRROR")
+
+
+def build(force: bool = False) -> str:
+    tag = image_tag()
+    if image_exists(tag) and not force:
+        say(f"image {tag} is up to date")
+        return tag
+    for tool in ("debootstrap", "docker"):
+        if not shutil.which(tool):
+            raise SystemExit(f"lab: {tool} is missing; run lab/ensure-docker.sh first")
+    mirror = debian_mirror()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="opsiface-lab-", dir="/var/tmp") as tmp:
+        root = Path(tmp) / "root"
+        say(f"building {tag}: debootstrap {SUITE} with {', '.join(PACKAGES)} (about a minute)")
+        proc = run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root), mirror],
+            check=False,
+        )
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            raise SystemExit(f"lab: debootstrap failed (rc {proc.returncode})")
+        say("adding gdb, strace, bsd-mailx and the lab's sendmail.mc changes (chroot)")
+        shutil.copy(IMAGE_DIR / "customize.sh", root / "tmp" / "customize.sh")
+        shutil.copy(IMAGE_DIR / "lab-init", root / "tmp" / "lab-init")
+        shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+        run(["mount", "-t", "proc", "proc", str(root / "proc")])
+        try:
+            proc = run(["chroot", str(root), "/bin/sh", "/tmp/customize.sh"], check=False)
+        finally:
+            run(["umount", str(root / "proc")], check=False)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+            raise SystemExit(f"lab: image customisation failed (rc {proc.returncode})")
+        for leftover in ("tmp/customize.sh", "tmp/lab-init"):
+            (root / leftover).unlink()
+        (root / "etc" / "resolv.conf").write_text("")
+        say("importing the root file system into docker")
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(
+            [
+                "docker",
+                "import",
+                "-c",
+                'CMD ["/usr/bin/tini", "--", "/usr/local/sbin/lab-init"]',
+                "-c",
+                "ENV TZ=UTC",
+                "-c",
+                f"LABEL {LABEL}.image={tag}",
+                "-",
+                tag,
+            ],
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
+        )
+        assert tar.stdout is not None
+        tar.stdout.close()
+        if tar.wait() != 0 or imp.returncode != 0:
+            raise SystemExit(f"lab: docker import failed: {imp.stderr.strip()}")
+    run(["docker", "tag", tag, f"{IMAGE_REPO}:latest"])
+    say(f"built {tag} in {time.monotonic() - started:.0f} s")
+    return tag
+
+
+# --------------------------------------------------------------------- hosts
+def host_names(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i:02d}" for i in range(1, count + 1)]
+
+
+def lab_containers(prefix: str | None = None) -> list[dict]:
+    fmt = "{{json .}}"
+    filters = ["--filter", f"label={LABEL}"]
+    if prefix is not None:
+        filters += ["--filter", f"label={LABEL}.prefix={prefix}"]
+    out = run(["docker", "ps", "-a", *filters, "--format", fmt]).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def container_state(name: str) -> str | None:
+    proc = run(["docker", "inspect", "--format", "{{.State.Status}}", name], check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def smtp_port(name: str) -> int:
+    out = run(["docker", "port", name, "25/tcp"]).stdout.split()
+    return int(out[0].rsplit(":", 1)[1])
+
+
+READY_PROBE = (
+    "import socket,sys\n"
+    "s=socket.create_connection(('127.0.0.1',25),2);s.settimeout(5)\n"
+    "b=s.recv(512);s.sendall(b'QUIT\\r\\n');s.recv(512)\n"
+    "sys.exit(0 if b.startswith(b'220 ') else 1)\n"
+)
+
+
+def wait_ready(names: list[str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    while pending and time.monotonic() < deadline:
+        for name in list(pending):
+            probe = run(["docker", "exec", name, "python3", "-c", READY_PROBE], check=False)
+            maillog = run(["docker", "exec", name, "test", "-s", "/var/log/mail.log"], check=False)
+            if probe.returncode == 0 and maillog.returncode == 0:
+                pending.remove(name)
+        if pending:
+            time.sleep(0.5)
+    if pending:
+        raise SystemExit(f"lab: hosts not answering 220 after {timeout:.0f} s: {', '.join(pending)}")
+
+
+def up(count: int, prefix: str, inventory: Path) -> list[str]:
+    tag = build()
+    names = host_names(prefix, count)
+    for name in names:
+        state = container_state(name)
+        if state == "running":
+            say(f"{name} is already running")
+            continue
+        if state is not None:
+            say(f"{name} exists ({state}); starting it")
+            run(["docker", "start", name])
+            continue
+        say(f"starting {name} ({name}.lab.test)")
+        run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--hostname",
+                f"{name}.lab.test",
+                "--label",
+                LABEL,
+                "--label",
+                f"{LABEL}.prefix={prefix}",
+                "--cap-add",
+                "SYS_PTRACE",
+                "--dns",
+                "127.0.0.1",
+                "-p",
+                "127.0.0.1::25",
+                tag,
+            ]
+        )
+    wait_ready(names)
+    write_inventory(prefix, inventory)
+    say(f"{len(names)} host(s) up; inventory: {inventory}")
+    return names
+
+
+def write_inventory(prefix: str, inventory: Path) -> None:
+    names = sorted(c["Names"] for c in lab_containers(prefix) if c["State"] == "running")
+    lines = [
+        "# Written by lab/lab.py: the lab's sendmail hosts, reached with docker exec.",
+        "# lab_smtp_port: port 25 of the host, published on the controller's 127.0.0.1.",
+        "[sendmail]",
+    ]
+    for name in names:
+        lines.append(f"{name} ansible_host={name} lab_smtp_port={smtp_port(name)}")
+    lines += [
+        "",
+        "[sendmail:vars]",
+        "ansible_connection=community.docker.docker",
+        "ansible_python_interpreter=/usr/bin/python3",
+        "",
+    ]
+    inventory.parent.mkdir(parents=True, exist_ok=True)
+    inventory.write_text("\n".join(lines))
+
+
+def down(prefix: str | None, inventory: Path) -> None:
+    containers = lab_containers(prefix)
+    if containers:
+        names = [c["Names"] for c in containers]
+        say(f"removing {', '.join(sorted(names))}")
+        run(["docker", "rm", "-f", "-v", *names])
+    else:
+        say("no lab hosts to remove")
+    if inventory.exists():
+        inventory.unlink()
+
+
+def status(prefix: str | None) -> None:
+    for c in sorted(lab_containers(prefix), key=lambda c: c["Names"]):
+        print(f"{c['Names']:<10} {c['State']:<10} {c['Ports']}")
+
+
+# --------------------------------------------------------------------- faults
+def dexec(host: str, *cmd: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    args = ["docker", "exec"] + (["-i"] if stdin is not None else []) + [host, *cmd]
+    proc = subprocess.run(args, input=stdin, encoding="utf-8", errors="replace", capture_output=True)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"lab: {' '.join(cmd)} on {host} failed (rc {proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def listener_pid(host: str) -> int | None:
+    proc = dexec(host, "head", "-n1", "/var/run/sendmail/mta/sendmail.pid", check=False)
+    text = proc.stdout.strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() else None
+
+
+BACKLOG_SCRIPT = Path(__file__).resolve().parent / "backlog.py"
+
+
+def fault(host: str, kind: str, args: argparse.Namespace) -> None:
+    pid = listener_pid(host)
+    if kind == "kill":
+        if pid is None:
+            raise SystemExit(f"lab: {host} has no listener PID to kill")
+        dexec(host, "kill", "-9", str(pid))
+        say(f"{host}: listener {pid} killed with SIGKILL (PidFile left stale)")
+    elif kind == "stop":
+        if pid is None:
+            raise SystemExit(f"lab: {host} has no listener PID to stop")
+        dexec(host, "kill", "-STOP", str(pid))
+        say(f"{host}: listener {pid} stopped with SIGSTOP (hung)")
+    elif kind == "cont":
+        if pid is not None:
+            dexec(host, "kill", "-CONT", str(pid))
+        say(f"{host}: listener {pid} continued")
+    elif kind == "backlog":
+        argv = [
+            "python3",
+            "-",
+            "--count",
+            str(args.count),
+            "--age-hours",
+            str(args.age_hours),
+            "--domains",
+            args.domains,
+            "--mode",
+            args.mode,
+        ]
+        proc = dexec(host, *argv, stdin=BACKLOG_SCRIPT.read_text())
+        say(f"{host}: {proc.stdout.strip()}")
+    elif kind == "syslog-missing":
+        dexec(host, "sh", "-c", "pkill -x rsyslogd; rm -f /var/log/mail.log /var/log/mail.*")
+        say(f"{host}: rsyslogd stopped and /var/log/mail.log removed")
+    elif kind == "broken-cf":
+        dexec(
+            host,
+            "sh",
+            "-c",
+            "cp -p /etc/mail/sendmail.cf /etc/mail/sendmail.cf.lab-good && "
+            "printf 'this line is not sendmail.cf syntax\\n' >> /etc/mail/sendmail.cf",
+        )
+        say(f"{host}: a garbage line appended to /etc/mail/sendmail.cf (good copy: sendmail.cf.lab-good)")
+    elif kind == "heal":
+        heal(host)
+    else:  # argparse keeps us from getting here
+        raise SystemExit(f"lab: unknown fault {kind}")
+
+
+HEAL_SCRIPT = r"""
+set -u
+[ -f /etc/mail/sendmail.cf.lab-good ] && mv -f /etc/mail/sendmail.cf.lab-good /etc/mail/sendmail.cf
+pkill -CONT -f 'sendmail: ' 2>/dev/null
+pgrep -x rsyslogd >/dev/null || { rm -f /run/rsyslogd.pid; /usr/sbin/rsyslogd; }
+/etc/init.d/sendmail stop >/dev/null 2>&1
+pkill -KILL -f '^sendmail: ' 2>/dev/null
+sleep 0.2
+/etc/init.d/sendmail start >/dev/null 2>&1
+"""
+
+
+def heal(host: str) -> None:
+    dexec(host, "sh", "-c", HEAL_SCRIPT, check=False)
+    wait_ready([host])
+    say(f"{host}: healed (syslog running, good sendmail.cf, listener answering 220)")
+
+
+# --------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prefix", default=os.environ.get("LAB_PREFIX", "mx"), help="host name prefix (mx)")
+    parser.add_argument("--inventory", type=Path, default=Path(os.environ.get("LAB_INVENTORY", DEFAULT_INVENTORY)))
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_build = sub.add_parser("build", help="build the lab image if its inputs changed")
+    p_build.add_argument("--force", action="store_true")
+    p_up = sub.add_parser("up", help="start hosts and write the inventory")
+    p_up.add_argument("--count", type=int, default=3)
+    sub.add_parser("down", help="remove this prefix's hosts")
+    sub.add_parser("down-all", help="remove every lab host, whatever its prefix")
+    sub.add_parser("status", help="list hosts")
+    sub.add_parser("tag", help="print the image tag for the current inputs")
+    p_fault = sub.add_parser(
+        "fault",
+        help="inject a fault",
+        description=(
+            "kill: SIGKILL the listener (stale PidFile). stop: SIGSTOP it (hung daemon). cont: SIGCONT. "
+            "backlog: N messages for remote domains, deferred by the refusing smart host, aged. "
+            "syslog-missing: stop rsyslogd and remove mail.log. broken-cf: append a garbage line to "
+            "sendmail.cf. heal: undo all of these (the backlog stays)."
+        ),
+    )
+    p_fault.add_argument("host")
+    p_fault.add_argument("kind", choices=["kill", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "heal"])
+    p_fault.add_argument("--count", type=int, default=20, help="backlog: messages")
+    p_fault.add_argument("--age-hours", type=float, default=0.0, help="backlog: age of the messages")
+    p_fault.add_argument("--domains", default="remote.example", help="backlog: comma-separated recipient domains")
+    p_fault.add_argument(
+        "--mode",
+        choices=["smtp", "clone"],
+        default="smtp",
+        help="backlog: submit through the daemon (smtp) or clone one real deferred message (clone, fast)",
+    )
+    args = parser.parse_args(argv)
+
+    if args.cmd == "build":
+        build(force=args.force)
+    elif args.cmd == "tag":
+        print(image_tag())
+    elif args.cmd == "up":
+        up(args.count, args.prefix, args.inventory)
+    elif args.cmd == "down":
+        down(args.prefix, args.inventory)
+    elif args.cmd == "down-all":
+        down(None, args.inventory)
+    elif args.cmd == "status":
+        status(args.prefix)
+    elif args.cmd == "fault":
+        fault(args.host, args.kind, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

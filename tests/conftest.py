@@ -1,0 +1,20 @@
+"""Shared test set-up: make `ansible_collections.opsiface.sendmail` importable.
+
+`make venv` links the checkout as .collections/ansible_collections/opsiface/sendmail;
+putting .collections on sys.path lets plain pytest import the collection's
+module_utils by their real names, the same names ansible-test uses.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTIONS = ROOT / ".collections"
+if not (COLLECTIONS / "ansible_collections" / "opsiface" / "sendmail").exists():
+    link = COLLECTIONS / "ansible_collections" / "opsiface" / "sendmail"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to("../../..")
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))

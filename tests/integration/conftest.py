@@ -1,0 +1,83 @@
+"""Integration fixtures: a fleet of real sendmail lab hosts for the session.
+
+The hosts are named it01..itNN (prefix "it", so a developer's own mx hosts
+are left alone) and are removed at the end of the session whether the tests
+pass or fail. `make test` removes them again afterwards as a second line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", "it"]
+OUTPUT = ROOT / "tests" / "output"
+INVENTORY = OUTPUT / "inventory.ini"
+HOSTS = int(os.environ.get("IT_HOSTS", "4"))
+VENV_BIN = ROOT / ".venv" / "bin"
+
+
+@dataclass
+class Lab:
+    hosts: list[str]
+    inventory: Path
+
+    def lab(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*LAB, "--inventory", str(self.inventory), *args], check=True, text=True, capture_output=True
+        )
+
+    def fault(self, host: str, kind: str, *args: str) -> str:
+        return self.lab("fault", host, kind, *args).stdout
+
+    def heal(self, host: str) -> None:
+        self.fault(host, "heal")
+
+    def exec(self, host: str, *cmd: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+        args = ["docker", "exec"] + (["-i"] if stdin is not None else []) + [host, *cmd]
+        return subprocess.run(args, check=check, encoding="utf-8", errors="replace", capture_output=True, input=stdin)
+
+    def ansible_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+        env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+        env["ANSIBLE_NOCOLOR"] = "1"
+        return env
+
+    def playbook(self, playbook: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.ansible_env(), text=True, capture_output=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} failed rc={proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+            )
+        return proc
+
+    def module(self, host: str, module: str, args: dict, *extra: str) -> dict:
+        """Run one module ad hoc on one host; return its JSON result."""
+        env = self.ansible_env()
+        env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+        cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), host, "-m", module, "-a", json.dumps(args), *extra]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+        try:
+            data = json.loads(proc.stdout)
+        except json.JSONDecodeError as exc:
+            raise AssertionError(f"no JSON from {cmd}: {proc.stdout[-3000:]} {proc.stderr[-3000:]}") from exc
+        return data["plays"][0]["tasks"][0]["hosts"][host]
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*LAB, "--inventory", str(INVENTORY), "up", "--count", str(HOSTS)], check=True)
+    hosts = [f"it{i:02d}" for i in range(1, HOSTS + 1)]
+    yield Lab(hosts=hosts, inventory=INVENTORY)
+    subprocess.run([*LAB, "--inventory", str(INVENTORY), "down"], check=False)

@@ -1,0 +1,51 @@
+"""The collection as users get it: built into a tarball, installed, and run by FQCN."""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+
+from conftest import ROOT, VENV_BIN
+
+
+def test_build_install_and_run_installed_playbook(lab, tmp_path):
+    env = lab.ansible_env()
+    # Only the installed copy may be found: no checkout ansible.cfg, no .collections link.
+    env.pop("ANSIBLE_CONFIG", None)
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(tmp_path / "collections")
+    build = subprocess.run(
+        [str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(tmp_path), str(ROOT)],
+        env=env,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    tarball = tmp_path / "opsiface-sendmail-0.1.0.tar.gz"
+    assert tarball.exists(), build.stdout + build.stderr
+    with tarfile.open(tarball) as tar:
+        names = tar.getnames()
+    assert "galaxy.yml" not in names and "MANIFEST.json" in names
+    assert not [n for n in names if n.startswith(("lab/", "bench/", ".venv", ".collections", "tests/output"))]
+
+    install_path = tmp_path / "collections"
+    subprocess.run(
+        [str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--offline", "-p", str(install_path), str(tarball)],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    assert (install_path / "ansible_collections" / "opsiface" / "sendmail" / "MANIFEST.json").exists()
+
+    # Run from a directory outside the checkout, so only the installed copy can be found.
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(lab.inventory), "opsiface.sendmail.ping"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for host in lab.hosts:
+        assert f"{host}" in proc.stdout

@@ -1,0 +1,53 @@
+"""Unit tests for the lab's pure helpers (no docker needed)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+LAB_PY = Path(__file__).resolve().parents[2] / "lab" / "lab.py"
+spec = importlib.util.spec_from_file_location("lab", LAB_PY)
+lab = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lab)
+
+
+def test_host_names_are_two_digit():
+    assert lab.host_names("mx", 3) == ["mx01", "mx02", "mx03"]
+    assert lab.host_names("it", 0) == []
+
+
+def test_image_digest_depends_on_image_inputs_only():
+    first = lab.image_inputs_digest()
+    assert first == lab.image_inputs_digest()
+    assert len(first) == 12 and int(first, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (
+            "Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\n\n"
+            "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\n",
+            "http://mirror.invalid/debian",
+        ),
+        (
+            "Types: deb\nURIs: http://sec.invalid/debian-security\nSuites: bookworm-security\n\n"
+            "Types: deb\nURIs: http://main.invalid/debian\nSuites: bookworm\n",
+            "http://main.invalid/debian",
+        ),
+    ],
+    ids=["main-first", "security-first"],
+)
+def test_debian_mirror_reads_deb822(tmp_path, monkeypatch, content, expected):
+    sources = tmp_path / "debian.sources"
+    sources.write_text(content)
+    real_path = lab.Path
+
+    def fake_path(p):
+        return sources if p == "/etc/apt/sources.list.d/debian.sources" else real_path(tmp_path / "absent")
+
+    monkeypatch.delenv("LAB_DEBIAN_MIRROR", raising=False)
+    monkeypatch.setattr(lab, "Path", fake_path)
+    assert lab.debian_mirror() == expected
