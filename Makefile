@@ -62,7 +62,8 @@ test: venv lab-image
 	  exit $$status
 
 lint: venv
-	$(BIN)/ruff check plugins tests lab bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint
 
