@@ -36,6 +36,17 @@ m4 "$mc" > /etc/mail/sendmail.cf
 chmod 0644 /etc/mail/sendmail.cf
 grep -q '^DS\[127.0.0.2\]' /etc/mail/sendmail.cf
 
+# Aliases every mail host has (debootstrap leaves /etc/aliases empty), and a
+# sink for the lab's backlog sender, so the "cannot send for 4 hours" warnings
+# that sendmail sends about an aged backlog go nowhere instead of bouncing.
+cat > /etc/aliases <<'ALIASES'
+postmaster: root
+MAILER-DAEMON: postmaster
+abuse: postmaster
+lab-backlog: /dev/null
+ALIASES
+newaliases >/dev/null
+
 # The image's build-time name must not leak into the hosts.
 rm -f /etc/hostname
 install -m 0755 /tmp/lab-init /usr/local/sbin/lab-init

@@ -1,0 +1,190 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Gathering one host's observations: the I/O around the pure parsers.
+
+Shared by the modules so that one module call can do what several do (the
+health check's single round trip). Each function returns plain dicts and
+never raises for anything the host can throw at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+
+from . import _config, _process, _queue, _syslog
+from ._platform import Layout
+from ._runner import Runner
+from ._text import clean
+
+
+def read_file(path: str, limit: int = 4 * 1024 * 1024) -> tuple[bytes | None, str | None]:
+    data, _size, problem = _queue.read_regular(path, limit)
+    return data, problem
+
+
+def config_paths(config_path: str, submit_path: str, layout: Layout) -> dict:
+    """What the cf files say: queue directories, PidFile, ports (layout defaults where they are silent)."""
+    data, _ = read_file(config_path)
+    cf = _config.parse_cf(data or b"")
+    submit_data, _ = read_file(submit_path)
+    submit = _config.parse_cf(submit_data or b"")
+    mta_qdir = cf.get("QueueDirectory", _config.DEFAULTS["QueueDirectory"])
+    return {
+        "mta_queue_dirs": _queue.expand_queue_dirs(mta_qdir, cf.queue_groups),
+        "msp_queue_dirs": _queue.expand_queue_dirs(submit.get("QueueDirectory")) if submit_data else [],
+        "pidfile": cf.get("PidFile", layout.pidfile),
+        "ports": _config.mta_ports(cf),
+        "cf_found": data is not None,
+    }
+
+
+def collect_daemon(pidfile: str, now: float, runner: Runner, proc_root: str = "/proc") -> dict:
+    data, problem = read_file(pidfile, 4096)
+    if data is None:
+        pid, command, pid_problem = None, None, "missing" if problem == "vanished" else problem
+    else:
+        pid, command, pid_problem = _process.parse_pidfile(data)
+    if platform.system() == "Linux" and os.path.isdir(proc_root):
+        procs = _process.read_linux_processes(proc_root, now)
+        source = "proc"
+    else:
+        res = runner.run(["ps", "-eo", "pid,ppid,s,etime,args"], timeout=15)
+        procs = [p for p in _process.parse_ps_o(res.stdout.decode("utf-8", "replace")) if _process.is_sendmail(p)]
+        source = "ps"
+    report = _process.find_daemon(procs, pid, command, pid_problem, pidfile).to_dict()
+    report["source"] = source
+    return report
+
+
+def collect_listening(ports: list[int], daemon_pid: int | None, proc_root: str = "/proc") -> dict:
+    if not os.path.isdir(os.path.join(proc_root, "net")):
+        return {"ports": ports, "sockets": None, "listening": None, "by_daemon": None, "reason": "no /proc/net"}
+    sockets = _process.linux_listeners(proc_root, ports)
+    return {
+        "ports": ports,
+        "sockets": sockets,
+        "listening": bool(sockets),
+        "by_daemon": any(s["pid"] == daemon_pid for s in sockets) if daemon_pid else False,
+    }
+
+
+def collect_config(config_path: str, sendmail: str, runner: Runner, timeout: float, check: bool = True) -> dict:
+    result: dict = {"path": config_path, "exists": os.path.lexists(config_path)}
+    if result["exists"]:
+        data, problem = read_file(config_path, 16 * 1024 * 1024)
+        result["readable"] = data is not None
+        if data is not None:
+            st = os.stat(config_path)
+            result.update(mtime=int(st.st_mtime), size=st.st_size, sha256=hashlib.sha256(data).hexdigest())
+        else:
+            result["problem"] = problem
+    ident = runner.run([sendmail, "-d0.1", "-bt", "-C", config_path], stdin=b"", timeout=timeout)
+    if ident.missing:
+        result["identity"] = None
+        result["check"] = {"ok": None, "skipped": f"{sendmail} not found"}
+        return result
+    identity = _config.parse_d01(ident.stdout, ident.stderr)
+    result["identity"] = identity.to_dict()
+    result["version"] = identity.version
+    result["hostname"] = identity.hostname
+    if not check:
+        result["check"] = {"ok": None, "skipped": "check: false"}
+    elif identity.version and _supports_bc(identity.version):
+        res = runner.run([sendmail, "-bC", "-C", config_path], stdin=b"", timeout=timeout)
+        verdict = _config.parse_check(res.rc, res.stdout, res.stderr)
+        verdict.update(command=f"{sendmail} -bC", timed_out=res.timed_out)
+        result["check"] = verdict
+    else:
+        # Older sendmail has no -bC: the -bt run above read the cf; any 'line N:' complaint is an error.
+        verdict = _config.parse_check(ident.rc, b"", ident.stderr)
+        verdict.update(command=f"{sendmail} -d0.1 -bt", timed_out=ident.timed_out)
+        result["check"] = verdict
+    return result
+
+
+def _supports_bc(version: str) -> bool:
+    try:
+        parts = [int(x) for x in version.split(".")[:2]]
+    except ValueError:
+        return False
+    return parts >= [8, 16]
+
+
+def collect_syslog(
+    paths: list[str], since_minutes: int, max_lines: int, now: float, runner: Runner, use_journal: bool = True
+) -> dict:
+    if any(os.path.lexists(p) for p in paths) or not use_journal:
+        scan = _syslog.scan_files(paths, now, since_minutes, max_lines, utc_offset=_utc_offset(now))
+        return scan.to_dict()
+    journalctl = runner.which("journalctl")
+    if journalctl:
+        res = runner.run(
+            [journalctl, "--no-pager", "-q", "-o", "short-iso", "--since", f"-{since_minutes}min", "SYSLOG_FACILITY=2"],
+            timeout=30,
+        )
+        if res.ok:
+            return _syslog.scan_journal_output(res.stdout, now, since_minutes, max_lines).to_dict()
+    return _syslog.scan_files(paths, now, since_minutes, max_lines).to_dict()
+
+
+def _utc_offset(now: float) -> int:
+    local = time.localtime(now)
+    return local.tm_gmtoff if hasattr(local, "tm_gmtoff") else -time.timezone
+
+
+def collect_queue(
+    name: str, dirs: list[str], now: float, runner: Runner, sendmail: str, thresholds: dict, timeout: float
+) -> dict:
+    """Summary of one queue from its directories; from ``mailq`` output if they cannot be listed."""
+    if not dirs:
+        return {
+            "name": name,
+            "present": False,
+            "count": 0,
+            "verdict": "empty",
+            "status": "ok",
+            "evidence": ["no queue directory configured"],
+        }
+    try:
+        summary = _queue.scan_queue(dirs, now).to_dict()
+        summary["source"] = "directory"
+    except _queue.QueueError as exc:
+        summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc))
+    verdict, status, evidence = _queue.queue_verdict(summary, **thresholds)
+    summary.update(name=name, present=True, verdict=verdict, status=status, evidence=evidence)
+    return summary
+
+
+def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: float, why: str) -> dict:
+    from ._mailq import parse_mailq
+
+    res = runner.run([sendmail, "-bp", f"-oQ{dirs[0]}"], timeout=timeout)
+    parsed = parse_mailq(res.stdout)
+    count = sum(s.count for s in parsed.sections)
+    by_domain: dict[str, int] = {}
+    by_reason: dict[str, int] = {}
+    for section in parsed.sections:
+        for entry in section.entries:
+            for rcpt in entry.recipients:
+                dom = _queue.recipient_domain(rcpt)
+                by_domain[dom] = by_domain.get(dom, 0) + 1
+            key = _queue.reason_class(entry.reason)
+            by_reason[key] = by_reason.get(key, 0) + 1
+    return {
+        "path": dirs[0],
+        "source": "mailq",
+        "readable": False,
+        "error": clean(f"{why}; counted from mailq (rc {res.rc})"),
+        "count": count,
+        "size_bytes": sum(e.size for s in parsed.sections for e in s.entries),
+        "oldest_age_seconds": None,
+        "max_attempts": 0,
+        "by_domain": by_domain,
+        "by_reason": by_reason,
+        "quarantined": 0,
+        "anomalies": {},
+        "anomaly_examples": [],
+    }

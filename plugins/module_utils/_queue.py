@@ -1,0 +1,470 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The mail queue read straight from its directories, never changing or locking anything.
+
+A qf file is lines of ``<code><value>`` ending with a line holding only ``.``
+(sendmail writes a ``tf`` and renames it, so a qf without the ``.`` is
+truncated). The scan lists each queue directory once (``qd*`` directories and
+``qf/df/xf`` subdirectories included), opens only regular files, with
+``O_NOFOLLOW | O_NONBLOCK``, reads at most ``read_limit`` bytes of each, and
+aggregates on the fly, so memory stays flat however long the queue is.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import stat
+from array import array
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from ._text import clean
+
+QUEUE_ID = re.compile(r"^[A-Za-z0-9]{8,20}$")
+KINDS = ("qf", "df", "tf", "xf", "hf", "Qf")
+READ_LIMIT = 64 * 1024
+
+
+class QueueError(Exception):
+    """A queue directory or file that cannot be used; the message names it."""
+
+
+@dataclass
+class QueueFile:
+    queue_id: str = ""
+    kind: str = "qf"
+    version: int | None = None
+    created: int | None = None
+    last_attempt: int | None = None
+    attempts: int = 0
+    priority: int | None = None
+    reason: str | None = None
+    quarantine: str | None = None
+    flags: str = ""
+    sender: str | None = None
+    recipients: list[str] = field(default_factory=list)
+    complete: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def split_name(name: str) -> tuple[str, str] | None:
+    """'qf6ARAuis9000145' -> ('qf', '6ARAuis9000145'); None if not a queue file name."""
+    kind, qid = name[:2], name[2:]
+    if kind in KINDS and QUEUE_ID.match(qid):
+        return kind, qid
+    return None
+
+
+def _int(value: bytes) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def parse_qf(data: bytes, queue_id: str = "", kind: str = "qf") -> QueueFile:
+    """Parse a control file (8.8 through 8.17). Never raises: problems are listed in ``problems``."""
+    qf = QueueFile(queue_id=queue_id, kind=kind)
+    if not data:
+        qf.problems.append("zero-length")
+        return qf
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for raw in lines:
+        if raw == b".":
+            qf.complete = True
+            break
+        if not raw:
+            continue
+        code, value = raw[:1], raw[1:]
+        if code in (b" ", b"\t"):
+            continue  # header continuation
+        if code == b"V":
+            qf.version = _int(value)
+        elif code == b"T":
+            qf.created = _int(value)
+        elif code == b"K":
+            qf.last_attempt = _int(value)
+        elif code == b"N":
+            qf.attempts = _int(value) or 0
+        elif code == b"P":
+            qf.priority = _int(value)
+        elif code == b"M":
+            qf.reason = clean(value, 512)
+        elif code == b"q":
+            qf.quarantine = clean(value, 512)
+        elif code == b"F":
+            qf.flags = clean(value, 64)
+        elif code == b"S":
+            qf.sender = clean(value, 512)
+        elif code == b"R":
+            _, _, addr = value.partition(b":") if b":" in value[:12] else (b"", b"", value)
+            qf.recipients.append(clean(addr, 512))
+    if not qf.complete:
+        qf.problems.append("truncated (no terminating '.' line)")
+    if qf.created is None:
+        qf.problems.append("no creation time (T line)")
+    return qf
+
+
+def recipient_domain(addr: str) -> str:
+    """'<user@Example.COM>' -> 'example.com'; local recipients -> '(local)'."""
+    addr = addr.strip().strip("<>")
+    if "@" not in addr:
+        return "(local)"
+    return addr.rsplit("@", 1)[1].rstrip(".>").lower() or "(local)"
+
+
+def reason_class(reason: str | None) -> str:
+    """A deferral reason with the variable parts (hosts, addresses, numbers) folded."""
+    if not reason:
+        return "(none)"
+    text = re.sub(r"\[[0-9A-Fa-f:.]+\]", "[ADDR]", reason)
+    text = re.sub(r"\b\d+\b", "N", text)
+    return text[:160]
+
+
+def expand_queue_dirs(queue_directory: str, queue_groups: list[dict] | None = None) -> list[str]:
+    """QueueDirectory (may end in '*': qd* directories) plus queue-group paths, deduplicated."""
+    patterns = [queue_directory]
+    for group in queue_groups or []:
+        path = group.get("Path") or group.get("P")
+        if path:
+            patterns.append(path)
+    dirs: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if "*" in pattern else [pattern]
+        for path in matches:
+            if path not in dirs:
+                dirs.append(path)
+    return dirs
+
+
+def _leaf_dirs(qdir: str) -> list[str]:
+    """A queue directory and its qf/df/xf subdirectories (real directories only, no symlinks)."""
+    dirs = [qdir]
+    for sub in ("qf", "df", "xf"):
+        path = os.path.join(qdir, sub)
+        try:
+            if stat.S_ISDIR(os.lstat(path).st_mode):
+                dirs.append(path)
+        except OSError:
+            pass
+    return dirs
+
+
+def read_regular(path: str, limit: int = READ_LIMIT) -> tuple[bytes | None, int, str | None]:
+    """Read up to *limit* bytes of a regular file without following links or blocking.
+
+    Returns (data, size, problem). data is None when the file is not read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        return None, 0, "vanished"
+    except OSError as exc:
+        return None, 0, f"cannot open: {exc.strerror}"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, st.st_size, "not a regular file"
+        data = os.read(fd, limit)
+        return data, st.st_size, None
+    except OSError as exc:
+        return None, 0, f"cannot read: {exc.strerror}"
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class QueueSummary:
+    path: str
+    readable: bool = True
+    error: str | None = None
+    count: int = 0
+    size_bytes: int = 0
+    oldest_age_seconds: int | None = None
+    oldest_queue_id: str | None = None
+    max_attempts: int = 0
+    by_domain: dict[str, int] = field(default_factory=dict)
+    by_reason: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    anomalies: dict[str, int] = field(default_factory=dict)
+    anomaly_examples: list[dict] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Scan:
+    """Aggregates one queue (several directories) without keeping per-message objects."""
+
+    def __init__(self, path: str, now: float, top: int, example_limit: int, stale_tf_seconds: int) -> None:
+        self.summary = QueueSummary(path=path)
+        self.now = now
+        self.top = top
+        self.example_limit = example_limit
+        self.stale_tf_seconds = stale_tf_seconds
+        self.domains: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.anomalies: Counter[str] = Counter()
+        self.control_ids: set[int] = set()
+        self.data_ids = array("q")
+        self.data_names: dict[int, str] = {}
+
+    def anomaly(self, kind: str, path: str, detail: str | None = None) -> None:
+        self.anomalies[kind] += 1
+        if len(self.summary.anomaly_examples) < self.example_limit:
+            example = {"kind": kind, "path": clean(path, 512)}
+            if detail:
+                example["detail"] = clean(detail, 256)
+            self.summary.anomaly_examples.append(example)
+
+    def message(self, qf: QueueFile, size: int) -> None:
+        s = self.summary
+        s.count += 1
+        s.size_bytes += size
+        if qf.created is not None:
+            age = int(self.now - qf.created)
+            if s.oldest_age_seconds is None or age > s.oldest_age_seconds:
+                s.oldest_age_seconds = age
+                s.oldest_queue_id = qf.queue_id
+        if qf.attempts > s.max_attempts:
+            s.max_attempts = qf.attempts
+        for rcpt in qf.recipients or ["(none)"]:
+            self.domains[recipient_domain(rcpt)] += 1
+        self.reasons[reason_class(qf.reason)] += 1
+
+    def entry(self, directory: str, entry: os.DirEntry) -> None:
+        parts = split_name(entry.name)
+        if parts is None:
+            return
+        kind, qid = parts
+        path = os.path.join(directory, entry.name)
+        try:
+            regular = entry.is_file(follow_symlinks=False)
+        except OSError:
+            regular = False
+        if not regular:
+            what = "symlink" if entry.is_symlink() else "not a regular file"
+            self.anomaly("not_regular", path, what)
+            return
+        key = hash(qid)
+        if kind == "df":
+            self.data_ids.append(key)
+            try:
+                self.summary.size_bytes += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                pass
+            return
+        if kind == "xf":
+            return  # a transcript does not own a df
+        self.control_ids.add(key)
+        if kind == "Qf":
+            self.anomaly("lost_qf", path, "sendmail set this control file aside as unusable")
+            return
+        if kind == "tf":
+            try:
+                age = self.now - entry.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                return
+            if age > self.stale_tf_seconds:
+                self.anomaly("stale_tf", path, f"{int(age)} s old")
+            return
+        data, size, problem = read_regular(path)
+        if data is None:
+            if problem != "vanished":
+                self.anomaly("unreadable", path, problem)
+            return
+        if kind == "hf":
+            self.summary.quarantined += 1
+            return
+        if not data:
+            self.anomaly("zero_length_qf", path)
+            return
+        qf = parse_qf(data, qid, kind)
+        if not qf.complete and size <= len(data):
+            self.anomaly("truncated_qf", path, "; ".join(qf.problems))
+        self.message(qf, size)
+
+    def finish(self) -> QueueSummary:
+        orphans = [k for k in self.data_ids if k not in self.control_ids]
+        if orphans:
+            self.anomalies["orphan_df"] += len(orphans)
+        s = self.summary
+        s.by_domain = dict(self.domains.most_common(self.top))
+        s.by_reason = dict(self.reasons.most_common(self.top))
+        s.anomalies = dict(self.anomalies)
+        return s
+
+
+def scan_queue(
+    queue_dirs: list[str],
+    now: float,
+    top: int = 10,
+    example_limit: int = 20,
+    stale_tf_seconds: int = 3600,
+) -> QueueSummary:
+    """Summarise one queue (its directories). Raises QueueError if no directory can be listed."""
+    scan = _Scan(queue_dirs[0] if queue_dirs else "", now, top, example_limit, stale_tf_seconds)
+    listed = 0
+    errors = []
+    for qdir in queue_dirs:
+        for directory in _leaf_dirs(qdir):
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        scan.entry(directory, entry)
+                listed += 1
+                scan.summary.directories.append(directory)
+            except FileNotFoundError:
+                errors.append(f"{directory}: does not exist")
+            except NotADirectoryError:
+                errors.append(f"{directory}: not a directory")
+            except PermissionError:
+                errors.append(f"{directory}: permission denied")
+    if listed == 0:
+        raise QueueError("; ".join(errors) or "no queue directory given")
+    summary = scan.finish()
+    if errors:
+        summary.error = "; ".join(errors)
+    if summary.anomalies.get("orphan_df"):
+        _name_orphans(scan, queue_dirs)
+    return summary
+
+
+def _name_orphans(scan: _Scan, queue_dirs: list[str]) -> None:
+    """Second, rare pass: give the orphan df files names for the report."""
+    for qdir in queue_dirs:
+        for directory in _leaf_dirs(qdir):
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                parts = split_name(name)
+                if parts and parts[0] == "df" and hash(parts[1]) not in scan.control_ids:
+                    if len(scan.summary.anomaly_examples) >= scan.example_limit:
+                        return
+                    scan.summary.anomaly_examples.append(
+                        {"kind": "orphan_df", "path": clean(os.path.join(directory, name), 512)}
+                    )
+
+
+def list_messages(
+    queue_dirs: list[str],
+    now: float,
+    queue_ids: list[str] | None = None,
+    recipient_domain_filter: str | None = None,
+    sender: str | None = None,
+    older_than: int | None = None,
+    limit: int = 100,
+    include_quarantined: bool = True,
+) -> tuple[list[dict], int]:
+    """Messages matching every given filter: (first *limit* entries, total matches)."""
+    wanted = set(queue_ids or [])
+    domain = recipient_domain_filter.lower().lstrip("@") if recipient_domain_filter else None
+    out: list[dict] = []
+    total = 0
+    for qdir in queue_dirs:
+        for directory in _leaf_dirs(qdir):
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError as exc:
+                raise QueueError(f"{directory}: {exc.strerror}") from exc
+            for name in names:
+                parts = split_name(name)
+                if parts is None or parts[0] not in ("qf", "hf") or (parts[0] == "hf" and not include_quarantined):
+                    continue
+                kind, qid = parts
+                if wanted and qid not in wanted:
+                    continue
+                path = os.path.join(directory, name)
+                data, size, _problem = read_regular(path)
+                if data is None:
+                    continue
+                qf = parse_qf(data, qid, kind)
+                if domain and not any(recipient_domain(r) == domain for r in qf.recipients):
+                    continue
+                if sender and (qf.sender is None or sender.lower() not in qf.sender.lower()):
+                    continue
+                age = int(now - qf.created) if qf.created is not None else None
+                if older_than is not None and (age is None or age < older_than):
+                    continue
+                total += 1
+                if len(out) < limit:
+                    out.append(
+                        {
+                            "queue_id": qid,
+                            "queue_dir": clean(qdir),
+                            "path": clean(path),
+                            "quarantined": kind == "hf",
+                            "quarantine_reason": qf.quarantine,
+                            "size_bytes": size,
+                            "created": qf.created,
+                            "age_seconds": age,
+                            "attempts": qf.attempts,
+                            "last_attempt": qf.last_attempt,
+                            "sender": qf.sender,
+                            "recipients": qf.recipients,
+                            "reason": qf.reason,
+                            "problems": qf.problems,
+                        }
+                    )
+    return out, total
+
+
+def queue_verdict(
+    summary: dict,
+    warn_count: int,
+    crit_count: int,
+    warn_age: int,
+    crit_age: int,
+    stuck_attempts: int = 0,
+) -> tuple[str, str, list[str]]:
+    """(verdict, status, evidence): verdict empty/draining/backlog/stuck; status ok/warning/critical.
+
+    A non-empty queue is not a fault in itself (the runbook says so): age and
+    count thresholds decide, and any anomaly makes it at least a warning.
+    """
+    count = summary.get("count", 0)
+    age = summary.get("oldest_age_seconds") or 0
+    anomalies = summary.get("anomalies") or {}
+    evidence = []
+    if count == 0:
+        verdict, status = "empty", "ok"
+    elif age >= crit_age or count >= crit_count:
+        verdict, status = "stuck", "critical"
+    elif age >= warn_age or count >= warn_count:
+        verdict, status = "backlog", "warning"
+    else:
+        verdict, status = "draining", "ok"
+    if count:
+        evidence.append(
+            f"{count} message(s), oldest {age} s old (warning at {warn_age} s / {warn_count} messages, "
+            f"critical at {crit_age} s / {crit_count})"
+        )
+    if stuck_attempts and summary.get("max_attempts", 0) >= stuck_attempts and verdict == "draining":
+        verdict, status = "backlog", "warning"
+        evidence.append(f"a message has {summary['max_attempts']} delivery attempts (warning at {stuck_attempts})")
+    if anomalies:
+        evidence.append("anomalies: " + ", ".join(f"{k}={v}" for k, v in sorted(anomalies.items())))
+        if status == "ok":
+            status = "warning"
+    if summary.get("error"):
+        evidence.append(summary["error"])
+    return verdict, status, evidence
+
+
+def decode_queue_id(value: str) -> str:
+    """Validate a user-supplied queue ID (pattern, no path separators, no leading '-')."""
+    if not QUEUE_ID.match(value):
+        raise QueueError(f"not a queue ID: {clean(value, 64)!r} (expected 8-20 letters and digits)")
+    return value

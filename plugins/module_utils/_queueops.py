@@ -1,0 +1,224 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Acting on queued messages without ever losing one.
+
+Targeted operations (flush, hold, release) are done by sendmail itself
+(``-qI``, ``-Q``). Delete takes the lock sendmail takes on the control file
+and skips any message it cannot lock; it moves files to a root-only trash
+directory unless told to purge. Moving the whole queue aside is refused while
+a daemon runs (op.me: the queue directory may only be manipulated as a whole
+while sendmail is stopped).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import time
+
+from ._queue import QueueError, _leaf_dirs, split_name
+from ._runner import Runner
+from ._text import clean
+
+BATCH = 50
+
+
+def sendmail_queue_args(queue: str, submit_config: str | None) -> list[str]:
+    """Arguments that point sendmail at the MTA queue (-Am) or the MSP queue (-Ac)."""
+    if queue == "msp":
+        return ["-Ac"] + (["-C", submit_config] if submit_config else [])
+    return ["-Am"]
+
+
+def flush(
+    runner: Runner,
+    sendmail: str,
+    queue: str,
+    queue_ids: list[str],
+    verbose: bool,
+    timeout: float,
+    submit_config: str | None = None,
+) -> list[dict]:
+    """One delivery attempt for exactly these IDs (-qI per ID), in batches."""
+    runs = []
+    for i in range(0, len(queue_ids), BATCH):
+        batch = queue_ids[i : i + BATCH]
+        argv = [sendmail, *sendmail_queue_args(queue, submit_config)]
+        if verbose:
+            argv.append("-v")
+        argv += [f"-qI{qid}" for qid in batch]
+        res = runner.run(argv, timeout=timeout)
+        runs.append(
+            {
+                "queue_ids": batch,
+                "rc": res.rc,
+                "timed_out": res.timed_out,
+                "transcript": clean(res.stdout + res.stderr, 16384) if verbose else None,
+            }
+        )
+    return runs
+
+
+def quarantine(
+    runner: Runner,
+    sendmail: str,
+    queue: str,
+    queue_ids: list[str],
+    reason: str | None,
+    timeout: float,
+    submit_config: str | None = None,
+) -> list[dict]:
+    """Hold (-Q<reason>) or, with reason None, release (-qQ -Q) exactly these IDs."""
+    runs = []
+    for i in range(0, len(queue_ids), BATCH):
+        batch = queue_ids[i : i + BATCH]
+        argv = [sendmail, *sendmail_queue_args(queue, submit_config)]
+        argv += ["-qQ", "-Q"] if reason is None else [f"-Q{reason}"]
+        argv += [f"-qI{qid}" for qid in batch]
+        res = runner.run(argv, timeout=timeout)
+        runs.append(
+            {
+                "queue_ids": batch,
+                "rc": res.rc,
+                "timed_out": res.timed_out,
+                "output": clean(res.stdout + res.stderr, 4096),
+            }
+        )
+    return runs
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create *path* (and missing parents) 0700 root-only; refuse symlinks and foreign or open modes."""
+    parent = os.path.dirname(path.rstrip("/"))
+    if parent and not os.path.isdir(parent):
+        ensure_private_dir(parent)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise QueueError(f"{path} is not a real directory (symlink or file); refusing to use it")
+    if st.st_uid != os.geteuid():
+        raise QueueError(f"{path} is owned by uid {st.st_uid}, not by us; refusing to use it")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+
+
+def _lock(fd: int) -> bool:
+    """Take sendmail's lock on a control file without waiting: flock and fcntl both."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return False
+        raise
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return False
+        raise
+    return True
+
+
+def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, check_mode: bool) -> dict:
+    """Delete (move to *trash_dir*, or unlink when None) messages that are not locked by sendmail."""
+    wanted = set(queue_ids)
+    done: list[str] = []
+    locked: list[str] = []
+    missing = set(wanted)
+    errors: list[str] = []
+    files: dict[str, list[tuple[str, str]]] = {}
+    for qdir in queue_dirs:
+        for directory in _leaf_dirs(qdir):
+            try:
+                names = os.listdir(directory)
+            except OSError as exc:
+                raise QueueError(f"{directory}: {exc.strerror}") from exc
+            for name in names:
+                parts = split_name(name)
+                if parts and parts[1] in wanted:
+                    files.setdefault(parts[1], []).append((parts[0], os.path.join(directory, name)))
+    target = None
+    if trash_dir and not check_mode and files:
+        target = os.path.join(trash_dir, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        ensure_private_dir(target)
+    for qid, entries in sorted(files.items()):
+        kinds = {k: p for k, p in entries}
+        control = kinds.get("qf") or kinds.get("hf") or kinds.get("Qf")
+        if control is None:
+            errors.append(f"{qid}: no control file (only {', '.join(sorted(kinds))}); left alone")
+            continue
+        missing.discard(qid)
+        try:
+            fd = os.open(control, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            errors.append(f"{qid}: cannot open {clean(control)}: {exc.strerror}")
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                errors.append(f"{qid}: {clean(control)} is not a regular file; left alone")
+                continue
+            if not _lock(fd):
+                locked.append(qid)
+                continue
+            if check_mode:
+                done.append(qid)
+                continue
+            # Control file first: once it is gone sendmail cannot pick the message up.
+            for kind in ("qf", "hf", "Qf", "tf", "df", "xf"):
+                path = kinds.get(kind)
+                if path is None:
+                    continue
+                if target:
+                    os.rename(path, os.path.join(target, os.path.basename(path)))
+                else:
+                    os.unlink(path)
+            done.append(qid)
+        finally:
+            os.close(fd)
+    return {
+        "deleted": done,
+        "locked": locked,
+        "not_found": sorted(missing),
+        "errors": errors,
+        "trash_dir": target,
+    }
+
+
+def move_aside(queue_dir: str, daemon_running: bool, check_mode: bool, now: float | None = None) -> dict:
+    """Rename the queue directory and recreate it empty with the same owner, group and mode."""
+    if daemon_running:
+        raise QueueError(f"refusing to move {queue_dir} aside while the sendmail daemon runs; stop it first")
+    st = os.lstat(queue_dir)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise QueueError(f"{queue_dir} is not a real directory; refusing to move it")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    new_path = f"{queue_dir.rstrip('/')}.aside-{stamp}"
+    if os.path.lexists(new_path):
+        raise QueueError(f"{new_path} exists already; refusing to overwrite it")
+    plan = {
+        "queue_dir": queue_dir,
+        "moved_to": new_path,
+        "owner": st.st_uid,
+        "group": st.st_gid,
+        "mode": oct(stat.S_IMODE(st.st_mode)),
+    }
+    if check_mode:
+        return plan
+    subdirs = [
+        (sub, os.lstat(os.path.join(queue_dir, sub)))
+        for sub in ("qf", "df", "xf")
+        if os.path.isdir(os.path.join(queue_dir, sub)) and not os.path.islink(os.path.join(queue_dir, sub))
+    ]
+    os.rename(queue_dir, new_path)
+    for path, attrs in [(queue_dir, st)] + [(os.path.join(queue_dir, sub), sst) for sub, sst in subdirs]:
+        os.mkdir(path, 0o700)
+        os.chown(path, attrs.st_uid, attrs.st_gid)
+        os.chmod(path, stat.S_IMODE(attrs.st_mode))
+    plan["subdirectories"] = [sub for sub, _ in subdirs]
+    return plan

@@ -1,0 +1,289 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Self-test and Verify/Request: the runbook's ``mconnect localhost`` and ``mailx -v root``.
+
+A probe connects, waits for the banner, says EHLO with a name that tags it
+(``opsiface-probe.<host>``), and QUITs, each step with its own timeout, and
+classifies what went wrong. Optionally it sends one test message with a
+unique token. Every value that goes on the wire is checked for CR, LF, NUL,
+``<`` and ``>`` first.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from ._text import clean
+
+MAX_LINE = 4096
+MAX_REPLY_LINES = 100
+FORBIDDEN = re.compile(r"[\r\n\0<>]")
+QUEUE_ID_IN_REPLY = re.compile(r"\b([A-Za-z0-9]{8,20}) Message accepted for delivery")
+PROBE_HELO_PREFIX = "opsiface-probe"
+
+
+class SmtpValueError(ValueError):
+    """A value that must not go into an SMTP command; the message names it."""
+
+
+def check_value(name: str, value: str) -> str:
+    if FORBIDDEN.search(value):
+        raise SmtpValueError(f"{name} must not contain CR, LF, NUL, '<' or '>': {clean(value, 80)!r}")
+    if not value or len(value) > 512:
+        raise SmtpValueError(f"{name} must be 1 to 512 characters: {clean(value, 80)!r}")
+    return value
+
+
+@dataclass
+class Reply:
+    code: int | None
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.lines)
+
+
+def parse_reply(lines: list[bytes]) -> Reply:
+    """Lines of one SMTP reply ('250-a', '250 b') to a Reply; code None if malformed."""
+    code: int | None = None
+    texts = []
+    for raw in lines:
+        line = raw.rstrip(b"\r\n")
+        head = line[:3]
+        if len(line) < 3 or not head.isdigit() or (len(line) > 3 and line[3:4] not in (b" ", b"-")):
+            return Reply(None, [clean(x.rstrip(b"\r\n"), 512) for x in lines])
+        if code is None:
+            code = int(head)
+        elif int(head) != code:
+            return Reply(None, [clean(x.rstrip(b"\r\n"), 512) for x in lines])
+        texts.append(clean(line[4:], 512))
+    return Reply(code, texts)
+
+
+class _Conn:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def read_reply(self, timeout: float) -> Reply:
+        deadline = time.monotonic() + timeout
+        lines: list[bytes] = []
+        while True:
+            while b"\n" not in self.buf:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("reply timed out")
+                self.sock.settimeout(remaining)
+                try:
+                    chunk = self.sock.recv(4096)
+                except TimeoutError as exc:  # an alias of TimeoutError only from Python 3.10
+                    raise TimeoutError("reply timed out") from exc
+                if not chunk:
+                    raise ConnectionError("connection closed by server")
+                self.buf += chunk
+                if len(self.buf) > MAX_LINE and b"\n" not in self.buf:
+                    raise ValueError("reply line too long")
+            line, _, self.buf = self.buf.partition(b"\n")
+            lines.append(line)
+            if len(lines) > MAX_REPLY_LINES:
+                raise ValueError("too many reply lines")
+            if len(line) < 4 or line[3:4] != b"-":
+                return parse_reply(lines)
+
+    def send(self, command: str, timeout: float) -> None:
+        self.sock.settimeout(timeout)
+        self.sock.sendall(command.encode("ascii", "strict") + b"\r\n")
+
+
+@dataclass
+class ProbeResult:
+    success: bool = False
+    failure: str | None = None
+    detail: str | None = None
+    host: str = ""
+    port: int = 25
+    banner: str | None = None
+    banner_code: int | None = None
+    hostname: str | None = None
+    expected_hostname: str | None = None
+    helo: str | None = None
+    ehlo_code: int | None = None
+    esmtp_extensions: list[str] = field(default_factory=list)
+    starttls: dict = field(default_factory=lambda: {"offered": False})
+    quit_code: int | None = None
+    queue_id: str | None = None
+    token: str | None = None
+    send_code: int | None = None
+    timings: dict[str, float | None] = field(
+        default_factory=lambda: {"connect": None, "banner": None, "ehlo": None, "send": None, "total": None}
+    )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ms(start: float) -> float:
+    return round((time.monotonic() - start) * 1000, 1)
+
+
+def probe(
+    host: str = "127.0.0.1",
+    port: int = 25,
+    connect_timeout: float = 5.0,
+    banner_timeout: float = 10.0,
+    command_timeout: float = 10.0,
+    expect_hostname: str | None = None,
+    helo: str | None = None,
+    tls: bool = False,
+    send: dict | None = None,
+) -> ProbeResult:
+    """Run one SMTP probe; never raises for network trouble (it is the *result*).
+
+    *send* (optional): {"mail_from", "rcpt_to", "subject", "token"} to send one message.
+    """
+    result = ProbeResult(host=host, port=port, expected_hostname=expect_hostname)
+    result.helo = check_value("helo", helo or f"{PROBE_HELO_PREFIX}.{socket.gethostname() or 'localhost'}")
+    started = time.monotonic()
+    sock = None
+    try:
+        step = time.monotonic()
+        try:
+            sock = socket.create_connection((host, port), timeout=connect_timeout)
+        except ConnectionRefusedError:
+            return _fail(result, "refused", f"connection to {host}:{port} refused", started)
+        except TimeoutError:
+            return _fail(
+                result, "timeout_connect", f"no connection to {host}:{port} within {connect_timeout} s", started
+            )
+        except OSError as exc:
+            return _fail(result, "refused", f"cannot connect to {host}:{port}: {exc.strerror or exc}", started)
+        result.timings["connect"] = _ms(step)
+        conn = _Conn(sock)
+        step = time.monotonic()
+        try:
+            banner = conn.read_reply(banner_timeout)
+        except TimeoutError:
+            return _fail(result, "timeout_banner", f"no banner within {banner_timeout} s", started)
+        result.timings["banner"] = _ms(step)
+        result.banner = banner.text[:512] if banner.code is None else f"{banner.code} {banner.text}"[:512]
+        result.banner_code = banner.code
+        if banner.code in (421, 554):
+            return _fail(result, "rejecting", f"greeting {banner.code}: {banner.text[:200]}", started)
+        if banner.code != 220:
+            return _fail(result, "protocol_error", f"unexpected greeting: {result.banner}", started)
+        words = banner.lines[0].split() if banner.lines else []
+        result.hostname = words[0] if words else None
+        if expect_hostname and (result.hostname or "").lower().rstrip(".") != expect_hostname.lower().rstrip("."):
+            _quit(conn, command_timeout, result)
+            return _fail(
+                result, "hostname_mismatch", f"banner names {result.hostname!r}, expected {expect_hostname!r}", started
+            )
+        step = time.monotonic()
+        conn.send(f"EHLO {result.helo}", command_timeout)
+        ehlo = conn.read_reply(command_timeout)
+        result.timings["ehlo"] = _ms(step)
+        result.ehlo_code = ehlo.code
+        if ehlo.code != 250:
+            _quit(conn, command_timeout, result)
+            return _fail(result, "protocol_error", f"EHLO answered {ehlo.code}: {ehlo.text[:200]}", started)
+        result.esmtp_extensions = [line.split()[0].upper() for line in ehlo.lines[1:] if line.split()]
+        result.starttls["offered"] = "STARTTLS" in result.esmtp_extensions
+        if tls and result.starttls["offered"]:
+            conn = _starttls(conn, host, result, command_timeout)
+            if conn is None:
+                return _fail(result, "protocol_error", f"STARTTLS failed: {result.starttls.get('error')}", started)
+        if send:
+            if not _send(conn, send, result, command_timeout):
+                _quit(conn, command_timeout, result)
+                return _fail(result, "protocol_error", result.detail or "sending the test message failed", started)
+        _quit(conn, command_timeout, result)
+        if result.quit_code != 221:
+            return _fail(result, "quit_not_221", f"QUIT answered {result.quit_code}", started)
+        result.success = True
+        result.timings["total"] = _ms(started)
+        return result
+    except TimeoutError:
+        return _fail(result, "timeout_command", "a command got no reply in time", started)
+    except (ConnectionError, OSError) as exc:
+        return _fail(result, "protocol_error", f"connection lost: {clean(str(exc), 200)}", started)
+    except ValueError as exc:
+        return _fail(result, "protocol_error", clean(str(exc), 200), started)
+    finally:
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+def _fail(result: ProbeResult, failure: str, detail: str, started: float) -> ProbeResult:
+    result.success = False
+    result.failure = failure
+    result.detail = detail
+    result.timings["total"] = _ms(started)
+    return result
+
+
+def _quit(conn: _Conn, timeout: float, result: ProbeResult) -> None:
+    try:
+        conn.send("QUIT", timeout)
+        result.quit_code = conn.read_reply(timeout).code
+    except (OSError, TimeoutError, ValueError):
+        result.quit_code = None
+
+
+def _starttls(conn: _Conn, host: str, result: ProbeResult, timeout: float) -> _Conn | None:
+    conn.send("STARTTLS", timeout)
+    reply = conn.read_reply(timeout)
+    if reply.code != 220:
+        result.starttls["error"] = f"STARTTLS answered {reply.code}"
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        tls_sock = context.wrap_socket(conn.sock, server_hostname=host)
+    except (ssl.SSLError, OSError) as exc:
+        result.starttls["error"] = clean(str(exc), 200)
+        return None
+    result.starttls.update(
+        {"handshake": True, "version": tls_sock.version(), "cipher": (tls_sock.cipher() or [None])[0]}
+    )
+    return _Conn(tls_sock)
+
+
+def _send(conn: _Conn, send: dict, result: ProbeResult, timeout: float) -> bool:
+    mail_from = check_value("mail_from", send["mail_from"])
+    rcpt_to = check_value("rcpt_to", send["rcpt_to"])
+    subject = check_value("subject", send.get("subject") or "opsiface.sendmail test")
+    token = send.get("token") or f"opsiface-{uuid.uuid4().hex}"
+    result.token = token
+    step = time.monotonic()
+    for command, expect in ((f"MAIL FROM:<{mail_from}>", 250), (f"RCPT TO:<{rcpt_to}>", (250, 251)), ("DATA", 354)):
+        conn.send(command, timeout)
+        reply = conn.read_reply(timeout)
+        if reply.code not in ((expect,) if isinstance(expect, int) else expect):
+            result.send_code = reply.code
+            result.detail = f"{command.split(':')[0]} answered {reply.code}: {reply.text[:200]}"
+            return False
+    body = (
+        f"From: <{mail_from}>\r\nTo: <{rcpt_to}>\r\nSubject: {subject} {token}\r\n"
+        f"X-Opsiface-Token: {token}\r\n\r\nopsiface.sendmail delivery check.\r\ntoken: {token}\r\n.\r\n"
+    )
+    conn.sock.settimeout(timeout)
+    conn.sock.sendall(body.encode("ascii"))
+    reply = conn.read_reply(timeout)
+    result.send_code = reply.code
+    result.timings["send"] = _ms(step)
+    if reply.code != 250:
+        result.detail = f"end of DATA answered {reply.code}: {reply.text[:200]}"
+        return False
+    match = QUEUE_ID_IN_REPLY.search(reply.text)
+    result.queue_id = match.group(1) if match else None
+    return True

@@ -1,0 +1,365 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fault status, step 2: sendmail's recent syslog lines, classified and counted.
+
+The log is read backwards from its end in fixed blocks and reading stops at
+the first line older than the window, so a 1 GB log costs what its last hour
+costs. Rotated files (``mail.log.1``, ``mail.log.2.gz``, ``maillog-20261127``)
+are opened only while the window reaches back into them. Memory is bounded by
+the block size, the counters and the last ``max_lines`` offending lines.
+"""
+
+from __future__ import annotations
+
+import calendar
+import gzip
+import os
+import re
+import stat
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+from ._text import clean, decode
+
+SENDMAIL_PROGRAMS = re.compile(r"^(sendmail|sm-mta|sm-msp-queue|sm-msp|sendmail-mta|sm-[\w-]+)$")
+PROBE_TAG = "opsiface-probe"
+
+_RFC3339 = re.compile(
+    r"^(?P<y>\d{4})-(?P<mo>\d\d)-(?P<d>\d\d)T(?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)(?:\.\d+)?"
+    r"(?P<tz>Z|[+-]\d\d:?\d\d)?\s+(?P<rest>.*)$"
+)
+_BSD = re.compile(r"^(?P<mon>[A-Z][a-z]{2}) +(?P<d>\d{1,2}) (?P<h>\d\d):(?P<mi>\d\d):(?P<s>\d\d)\s+(?P<rest>.*)$")
+_TAG = re.compile(r"^(?P<host>\S+)\s+(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?:\s?(?P<msg>.*)$")
+_SOLARIS_ID = re.compile(r"^\[ID \d+ [\w.]+\]\s*")
+_QID = re.compile(r"^(?P<qid>[A-Za-z0-9]{8,20}|NOQUEUE): ")
+MONTHS = {
+    m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+}
+
+# (class, severity, pattern): the first match wins.
+CLASSES: list[tuple[str, str, re.Pattern[str]]] = [
+    ("syserr", "error", re.compile(r"SYSERR")),
+    ("disk", "error", re.compile(r"No space left|low on space|Insufficient disk space", re.I)),
+    ("queue_error", "error", re.compile(r"Losing \S*qf|bogus queue file|queue file.*(corrupt|lost)", re.I)),
+    ("config", "error", re.compile(r"unknown configuration line|config error|cannot open .*\.cf", re.I)),
+    ("load", "warning", re.compile(r"rejecting connections on daemon|refusing connections|delaying connections", re.I)),
+    ("deferred", "warning", re.compile(r"stat=Deferred")),
+    ("bounced", "warning", re.compile(r"\bDSN: |dsn=5\.\d+\.\d+")),
+    ("timeout", "warning", re.compile(r"timeout waiting for input|Timeout|timed out", re.I)),
+    ("lost_input", "warning", re.compile(r"lost input channel", re.I)),
+    ("tls", "warning", re.compile(r"STARTTLS.*(error|fail)|TLS handshake", re.I)),
+    ("auth", "warning", re.compile(r"AUTH failure|authentication fail", re.I)),
+    ("rejected", "notice", re.compile(r"reject=")),
+    ("null_connection", "notice", re.compile(r"did not issue MAIL/EXPN/VRFY/ETRN")),
+    ("activity", "info", re.compile(r"(from=|stat=Sent|starting daemon|Message accepted)")),
+]
+
+
+@dataclass
+class LogLine:
+    timestamp: float | None
+    host: str
+    program: str
+    pid: int | None
+    queue_id: str | None
+    message: str
+
+
+def parse_line(raw: bytes, now: float, utc_offset: int = 0) -> LogLine | None:
+    """One syslog line (RFC 3339, journalctl short-iso, or BSD ``Mon dd hh:mm:ss``).
+
+    BSD stamps have no year or zone: *utc_offset* (seconds east of UTC) is the
+    host's local offset, and a date more than a day ahead of *now* is last year's.
+    Returns None for lines that are not syslog lines.
+    """
+    text = decode(raw).rstrip("\r\n")
+    match = _RFC3339.match(text)
+    if match:
+        ts = calendar.timegm(
+            (int(match["y"]), int(match["mo"]), int(match["d"]), int(match["h"]), int(match["mi"]), int(match["s"]))
+        )
+        tz = match["tz"]
+        if tz and tz != "Z":
+            sign = 1 if tz[0] == "+" else -1
+            digits = tz[1:].replace(":", "")
+            ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        elif tz is None:
+            ts -= utc_offset
+        rest = match["rest"]
+    else:
+        match = _BSD.match(text)
+        if not match or match["mon"] not in MONTHS:
+            return None
+        year = time.gmtime(now + utc_offset).tm_year
+        fields = (MONTHS[match["mon"]], int(match["d"]), int(match["h"]), int(match["mi"]), int(match["s"]))
+        try:
+            ts = calendar.timegm((year, *fields)) - utc_offset
+            if ts > now + 86400:
+                ts = calendar.timegm((year - 1, *fields)) - utc_offset
+        except (ValueError, OverflowError):
+            return None
+        rest = match["rest"]
+    tag = _TAG.match(rest)
+    if not tag:
+        return None
+    message = _SOLARIS_ID.sub("", tag["msg"])
+    qid_match = _QID.match(message)
+    return LogLine(
+        timestamp=float(ts),
+        host=tag["host"],
+        program=tag["prog"],
+        pid=int(tag["pid"]) if tag["pid"] else None,
+        queue_id=qid_match["qid"] if qid_match else None,
+        message=message,
+    )
+
+
+def classify(message: str) -> tuple[str, str]:
+    """(class, severity) of a sendmail log message; ('other', 'info') when nothing matches."""
+    for name, severity, pattern in CLASSES:
+        if pattern.search(message):
+            return name, severity
+    return "other", "info"
+
+
+def reverse_lines(fh, block_size: int = 65536, max_line: int = 65536, max_bytes: int | None = None) -> Iterator[bytes]:
+    """Lines of a seekable binary file from last to first, in bounded memory.
+
+    A line longer than *max_line* is yielded cut to its last *max_line* bytes.
+    Stops after *max_bytes* bytes have been read (None: no limit).
+    """
+    fh.seek(0, os.SEEK_END)
+    pos = fh.tell()
+    read = 0
+    tail = b""
+    while pos > 0:
+        if max_bytes is not None and read >= max_bytes:
+            return
+        size = min(block_size, pos)
+        pos -= size
+        fh.seek(pos)
+        chunk = fh.read(size)
+        read += len(chunk)
+        buf = chunk + tail
+        lines = buf.split(b"\n")
+        tail = lines.pop(0)
+        if len(tail) > max_line:
+            tail = tail[-max_line:]
+        for line in reversed(lines):
+            if line:
+                yield line
+    if tail:
+        yield tail
+
+
+def rotated_files(path: str) -> list[str]:
+    """*path* and its rotations, newest first (by modification time)."""
+    directory, base = os.path.split(path)
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return [path] if os.path.lexists(path) else []
+    pattern = re.compile(r"^" + re.escape(base) + r"(?:[.-]\d+(?:\.gz)?|[.-]\d{8}(?:\.gz)?)$")
+    found = [os.path.join(directory, n) for n in names if n == base or pattern.match(n)]
+
+    def mtime(p: str) -> float:
+        try:
+            return os.stat(p).st_mtime
+        except OSError:
+            return 0.0
+
+    return sorted(found, key=lambda p: (p != path, -mtime(p)))
+
+
+@dataclass
+class SyslogScan:
+    source: str = "none"
+    files: list[dict] = field(default_factory=list)
+    window_start: float = 0.0
+    lines_in_window: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    syserr: int = 0
+    errors: int = 0
+    warnings: int = 0
+    probe_lines_ignored: int = 0
+    last_activity: float | None = None
+    last_activity_age_seconds: int | None = None
+    last_line: float | None = None
+    offending: list[dict] = field(default_factory=list)
+    complete: bool = True
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Counter:
+    def __init__(self, since: float, now: float, max_lines: int, probe_tag: str) -> None:
+        self.since = since
+        self.now = now
+        self.max_lines = max_lines
+        self.probe_tag = probe_tag
+        self.classes: Counter[str] = Counter()
+        self.severity: Counter[str] = Counter()
+        self.offending: deque[dict] = deque()
+        self.lines = 0
+        self.probe = 0
+        self.last_activity: float | None = None
+        self.last_line: float | None = None
+
+    def add(self, line: LogLine, raw: bytes, newest_first: bool) -> None:
+        if not SENDMAIL_PROGRAMS.match(line.program):
+            return
+        self.lines += 1
+        if self.last_line is None or (line.timestamp or 0) > self.last_line:
+            self.last_line = line.timestamp
+        if self.probe_tag and self.probe_tag in line.message:
+            self.probe += 1
+            return
+        name, severity = classify(line.message)
+        if name == "null_connection" and ("[127.0.0.1]" in line.message or "[IPv6:::1]" in line.message):
+            # Banner-only connections from this host: the collection's own probes
+            # (sendmail logs the client address here, not the HELO name).
+            self.probe += 1
+            return
+        self.classes[name] += 1
+        self.severity[severity] += 1
+        if name == "syserr":
+            self.severity["syserr"] += 1
+        if severity == "info" and name == "activity":
+            if self.last_activity is None or (line.timestamp or 0) > self.last_activity:
+                self.last_activity = line.timestamp
+        if severity in ("error", "warning"):
+            item = {"time": line.timestamp, "class": name, "severity": severity, "line": clean(raw, 1024)}
+            if newest_first:
+                if len(self.offending) < self.max_lines:
+                    self.offending.append(item)
+            else:
+                self.offending.appendleft(item)
+                while len(self.offending) > self.max_lines:
+                    self.offending.pop()
+
+
+def _open_regular(path: str):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise OSError(0, "not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def scan_files(
+    paths: list[str],
+    now: float,
+    since_minutes: int = 60,
+    max_lines: int = 10,
+    utc_offset: int = 0,
+    max_bytes: int = 512 * 1024 * 1024,
+    probe_tag: str = PROBE_TAG,
+    skew_seconds: int = 300,
+) -> SyslogScan:
+    """Scan the first existing log of *paths* (and its rotations) for the last *since_minutes*."""
+    since = now - since_minutes * 60
+    result = SyslogScan(window_start=since)
+    counter = _Counter(since, now, max_lines, probe_tag)
+    chosen = next((p for p in paths if os.path.lexists(p)), None)
+    if chosen is None:
+        result.problems.append("no mail log found: " + ", ".join(paths))
+        result.complete = False
+        return _finish(result, counter, now)
+    result.source = "file"
+    budget = max_bytes
+    for path in rotated_files(chosen):
+        reached_older = False
+        info = {"path": clean(path), "bytes_read": 0, "lines": 0}
+        result.files.append(info)
+        try:
+            fh = _open_regular(path)
+        except OSError as exc:
+            result.problems.append(f"{clean(path)}: {exc.strerror or 'cannot open'}")
+            result.complete = False
+            continue
+        with fh:
+            if path.endswith(".gz"):
+                reached_older = _scan_gzip(fh, counter, info, now, since, utc_offset, budget, result)
+            else:
+                for raw in reverse_lines(fh, max_bytes=budget):
+                    info["bytes_read"] += len(raw) + 1
+                    info["lines"] += 1
+                    line = parse_line(raw, now, utc_offset)
+                    if line is None or line.timestamp is None:
+                        continue
+                    if line.timestamp < since:
+                        if line.timestamp < since - skew_seconds:
+                            reached_older = True
+                            break
+                        continue
+                    counter.add(line, raw, newest_first=True)
+                else:
+                    if info["bytes_read"] >= budget:
+                        result.problems.append(f"{clean(path)}: stopped after {budget} bytes (max_bytes)")
+                        result.complete = False
+                        reached_older = True
+        budget -= info["bytes_read"]
+        if reached_older or budget <= 0:
+            break
+    return _finish(result, counter, now)
+
+
+def _scan_gzip(
+    fh, counter: _Counter, info: dict, now: float, since: float, utc_offset: int, budget: int, result: SyslogScan
+) -> bool:
+    """A rotated, compressed log can only be read forwards: stream it, keep the newest offenders."""
+    oldest_seen = None
+    try:
+        with gzip.GzipFile(fileobj=fh) as gz:
+            for raw in gz:
+                info["bytes_read"] += len(raw)
+                info["lines"] += 1
+                if info["bytes_read"] > budget:
+                    result.problems.append(f"{info['path']}: stopped after {budget} bytes (max_bytes)")
+                    result.complete = False
+                    return True
+                line = parse_line(raw.rstrip(b"\n")[-65536:], now, utc_offset)
+                if line is None or line.timestamp is None:
+                    continue
+                if oldest_seen is None:
+                    oldest_seen = line.timestamp
+                if line.timestamp >= since:
+                    counter.add(line, raw.rstrip(b"\n"), newest_first=False)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        result.problems.append(f"{info['path']}: {clean(str(exc), 200)}")
+        result.complete = False
+    return oldest_seen is not None and oldest_seen < since
+
+
+def scan_journal_output(
+    data: bytes, now: float, since_minutes: int = 60, max_lines: int = 10, probe_tag: str = PROBE_TAG
+) -> SyslogScan:
+    """Classify ``journalctl -o short-iso`` output (already limited to the window by --since)."""
+    since = now - since_minutes * 60
+    result = SyslogScan(source="journald", window_start=since)
+    counter = _Counter(since, now, max_lines, probe_tag)
+    for raw in reversed(data.splitlines()):
+        line = parse_line(raw, now)
+        if line is not None and line.timestamp is not None and line.timestamp >= since:
+            counter.add(line, raw, newest_first=True)
+    return _finish(result, counter, now)
+
+
+def _finish(result: SyslogScan, counter: _Counter, now: float) -> SyslogScan:
+    result.lines_in_window = counter.lines
+    result.counts = dict(counter.classes)
+    result.syserr = counter.severity.get("syserr", 0)
+    result.errors = counter.severity.get("error", 0)
+    result.warnings = counter.severity.get("warning", 0)
+    result.probe_lines_ignored = counter.probe
+    result.last_activity = counter.last_activity
+    result.last_line = counter.last_line
+    if counter.last_activity is not None:
+        result.last_activity_age_seconds = max(0, int(now - counter.last_activity))
+    result.offending = list(counter.offending)
+    return result

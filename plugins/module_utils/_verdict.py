@@ -1,0 +1,133 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From observations to a status per area: ok, warning, critical or unknown, with a reason.
+
+Every function here is pure: it takes what the other areas observed and the
+thresholds, and returns ``{"status": ..., "reason": ...}``. The reason is a
+sentence an operator can paste into a ticket.
+"""
+
+from __future__ import annotations
+
+ORDER = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
+
+
+def worst(statuses: list[str]) -> str:
+    return max(statuses, key=lambda s: ORDER.get(s, 1)) if statuses else "unknown"
+
+
+def _check(status: str, reason: str, **extra) -> dict:
+    return dict({"status": status, "reason": reason}, **extra)
+
+
+def process_check(daemon: dict, listening: list[dict] | None, max_zombie_children: int = 5) -> dict:
+    """The daemon's state, its PidFile, and who owns the listening port."""
+    state = daemon.get("state")
+    pid = daemon.get("pid")
+    if state == "absent":
+        reason = "no sendmail listener is running"
+        if daemon.get("pidfile_problem"):
+            reason += f" (PidFile {daemon.get('pidfile')}: {daemon['pidfile_problem']})"
+        return _check("critical", reason)
+    if state == "stopped":
+        return _check("critical", f"listener pid {pid} is stopped (state T): it accepts no mail until continued")
+    if state == "zombie":
+        return _check("critical", f"listener pid {pid} is a zombie (defunct): it is dead")
+    problems = []
+    status = "ok"
+    if listening is not None:
+        foreign = [s for s in listening if s.get("pid") is not None and s.get("pid") != pid]
+        ours = [s for s in listening if s.get("pid") == pid]
+        if foreign and not ours:
+            owner = foreign[0]
+            return _check(
+                "critical",
+                f"port {owner['port']} is owned by pid {owner['pid']} ({owner.get('args') or 'unknown'}), "
+                f"not by the sendmail listener {pid}",
+            )
+        if not listening:
+            problems.append(f"listener pid {pid} runs but nothing listens on the daemon port")
+            status = "critical"
+    if state == "rejecting_load":
+        problems.append(f"listener pid {pid} is refusing connections (load average {daemon.get('load_average')})")
+        status = "warning" if status == "ok" else status
+    if daemon.get("pidfile_matches") is False or daemon.get("pidfile_problem"):
+        problems.append(f"PidFile {daemon.get('pidfile')}: {daemon.get('pidfile_problem') or 'does not match'}")
+        status = "warning" if status == "ok" else status
+    if daemon.get("zombie_children", 0) > max_zombie_children:
+        problems.append(
+            f"{daemon['zombie_children']} defunct children of the listener (warning above {max_zombie_children})"
+        )
+        status = "warning" if status == "ok" else status
+    if len(daemon.get("listeners") or []) > 1:
+        pids = ", ".join(str(p["pid"]) for p in daemon["listeners"])
+        problems.append(f"more than one listener process: {pids}")
+        status = "warning" if status == "ok" else status
+    if not problems:
+        uptime = daemon.get("uptime_seconds")
+        up = f", up {uptime} s" if uptime is not None else ""
+        return _check("ok", f"listener pid {pid} (PPID {daemon.get('ppid')}) is accepting connections{up}")
+    return _check(status, "; ".join(problems))
+
+
+def config_check(config: dict) -> dict:
+    if not config.get("exists"):
+        return _check("critical", f"{config.get('path')} does not exist")
+    if config.get("readable") is False:
+        return _check("critical", f"{config.get('path')} cannot be read")
+    verdict = config.get("check") or {}
+    if verdict.get("timed_out"):
+        return _check("unknown", f"the configuration check ({verdict.get('command')}) timed out")
+    if verdict.get("ok") is False:
+        first = (verdict.get("errors") or [{}])[0]
+        where = f" line {first.get('line')}" if first.get("line") else ""
+        return _check(
+            "critical",
+            f"{config.get('path')}{where}: {first.get('message') or 'check failed'} "
+            f"(rc {verdict.get('rc')}): a restart would not start a daemon",
+        )
+    if verdict.get("ok") is None:
+        return _check("unknown", "the configuration was not checked: " + (verdict.get("skipped") or "no checker"))
+    return _check("ok", f"{config.get('path')} passes {verdict.get('command')}")
+
+
+def syslog_check(
+    scan: dict,
+    warn_errors: int = 1,
+    crit_errors: int = 10,
+    warn_warnings: int = 50,
+    crit_warnings: int = 500,
+    since_minutes: int = 60,
+) -> dict:
+    if scan.get("source") == "none":
+        return _check("warning", "no mail log to read: " + "; ".join(scan.get("problems") or ["none found"]))
+    errors = scan.get("errors", 0)
+    warnings = scan.get("warnings", 0)
+    counts = ", ".join(
+        f"{k}={v}" for k, v in sorted((scan.get("counts") or {}).items()) if k not in ("activity", "other")
+    )
+    window = f"in the last {since_minutes} min"
+    if errors >= crit_errors or warnings >= crit_warnings:
+        status = "critical"
+    elif errors >= warn_errors or warnings >= warn_warnings:
+        status = "warning"
+    else:
+        status = "ok"
+    reason = f"{errors} error(s), {warnings} warning(s) {window}"
+    if counts:
+        reason += f" ({counts})"
+    if status != "ok" and scan.get("offending"):
+        reason += f"; latest: {scan['offending'][0]['line'][:200]}"
+    if not scan.get("complete", True) and status == "ok":
+        status = "unknown"
+        reason += "; scan incomplete: " + "; ".join(scan.get("problems") or [])
+    return _check(status, reason)
+
+
+def smtp_check(result: dict, warn_banner_ms: float = 2000.0) -> dict:
+    if not result.get("success"):
+        return _check("critical", f"SMTP self-test failed: {result.get('failure')}: {result.get('detail')}")
+    banner_ms = (result.get("timings") or {}).get("banner")
+    if banner_ms is not None and banner_ms > warn_banner_ms:
+        return _check("warning", f"banner took {banner_ms} ms (warning above {warn_banner_ms} ms)")
+    return _check("ok", f"220 {result.get('hostname')} then 221 in {(result.get('timings') or {}).get('total')} ms")

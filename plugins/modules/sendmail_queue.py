@@ -1,0 +1,346 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: sendmail_queue
+short_description: Read and act on sendmail's MTA and MSP queues without losing a message
+version_added: 0.1.0
+description:
+  - V(summary) reads every qf file of both queues directly (C(qd*) multi-directories and C(qf/df/xf) subdirectories
+    included) without taking locks, and returns counts, age, attempts, recipient domains, deferral reasons,
+    quarantined messages, anomalies and a verdict. It falls back to C(mailq) output if a directory cannot be read.
+  - V(list) returns the messages that match the selection filters.
+  - V(flush) makes one delivery attempt for the selection with sendmail's own C(-qI) (the runbook's
+    C(sendmail -v -M) / "force a delivery attempt").
+  - V(hold) and V(release) quarantine and release the selection with C(-Q).
+  - V(delete) removes only messages that sendmail does not hold locked (it takes the same lock), moving their files
+    to a dated root-only trash directory unless O(purge=true).
+  - V(move_aside) is the runbook's "moved out of the way while sendmail is stopped". It refuses while a daemon
+    runs, renames the queue directory and recreates it empty with the same owner, group and mode.
+  - Every mutating operation plans first; in check mode it returns the same result shape and changes nothing.
+author:
+  - opsiface.sendmail developers
+extends_documentation_fragment:
+  - opsiface.sendmail.common
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The queue IDs of the selection before and after.
+  platform:
+    platforms: [debian, rhel, solaris]
+options:
+  operation:
+    description: What to do.
+    type: str
+    choices: [summary, list, flush, hold, release, delete, move_aside]
+    default: summary
+  queue:
+    description:
+      - Which queue. V(both) is allowed for V(summary) and V(list) only.
+    type: str
+    choices: [mta, msp, both]
+    default: both
+  queue_ids:
+    description: Select these queue IDs (8 to 20 letters and digits each).
+    type: list
+    elements: str
+  recipient_domain:
+    description: Select messages with a recipient in this domain.
+    type: str
+  sender:
+    description: Select messages whose envelope sender contains this text.
+    type: str
+  older_than:
+    description: Select messages queued at least this many seconds ago (from the qf C(T) line).
+    type: int
+  limit:
+    description: V(list) returns at most this many messages; the mutating operations refuse a larger selection.
+    type: int
+    default: 1000
+  verbose:
+    description: V(flush) returns sendmail's delivery transcript (C(-v)).
+    type: bool
+    default: false
+  reason:
+    description: The quarantine reason for V(hold).
+    type: str
+    default: held by opsiface.sendmail
+  purge:
+    description: V(delete) unlinks the files instead of moving them to O(trash_dir).
+    type: bool
+    default: false
+  trash_dir:
+    description: Where V(delete) moves messages (a dated 0700 subdirectory per run).
+    type: path
+    default: /var/spool/opsiface-sendmail/trash
+  warn_count:
+    description: V(summary) messages from which a queue is a backlog (warning).
+    type: int
+    default: 500
+  crit_count:
+    description: V(summary) messages from which a queue is stuck (critical).
+    type: int
+    default: 5000
+  warn_age:
+    description: V(summary) age in seconds of the oldest message from which a queue warns.
+    type: int
+    default: 14400
+  crit_age:
+    description: V(summary) age in seconds of the oldest message from which a queue is critical.
+    type: int
+    default: 172800
+  pidfile:
+    description: The daemon's PidFile, for V(move_aside)'s is-it-running check. Default from O(config_path).
+    type: path
+seealso:
+  - module: opsiface.sendmail.sendmail_status
+"""
+
+EXAMPLES = r"""
+- name: How are the queues?
+  opsiface.sendmail.sendmail_queue:
+  register: q
+
+- name: What is stuck for example.org for more than a day?
+  opsiface.sendmail.sendmail_queue:
+    operation: list
+    recipient_domain: example.org
+    older_than: 86400
+
+- name: Force a delivery attempt for two messages, with the transcript
+  opsiface.sendmail.sendmail_queue:
+    operation: flush
+    queue: mta
+    queue_ids: [6ARAq0Rk000143, 6ARAq0Rl000143]
+    verbose: true
+
+- name: Quarantine everything for a domain that is being abused
+  opsiface.sendmail.sendmail_queue:
+    operation: hold
+    queue: mta
+    recipient_domain: spam.example
+    reason: abuse ticket 4711
+
+- name: Move the queue aside (sendmail must be stopped)
+  opsiface.sendmail.sendmail_queue:
+    operation: move_aside
+    queue: mta
+"""
+
+RETURN = r"""
+queues:
+  description: For V(summary), per queue (C(mta), C(msp)) the summary.
+  returned: when O(operation=summary)
+  type: dict
+  contains:
+    count: {description: Messages (qf files)., type: int}
+    size_bytes: {description: Bytes of control and data files., type: int}
+    oldest_age_seconds: {description: Age of the oldest message from its qf C(T) line., type: int}
+    max_attempts: {description: Most delivery attempts of any message., type: int}
+    by_domain: {description: Recipient domain to count (top 10)., type: dict}
+    by_reason: {description: Deferral reason (numbers and addresses folded) to count (top 10)., type: dict}
+    quarantined: {description: Quarantined messages (hf files)., type: int}
+    anomalies: {description: "Kind to count: orphan_df, stale_tf, lost_qf, zero_length_qf, truncated_qf,
+                 not_regular, unreadable.", type: dict}
+    anomaly_examples: {description: A few anomalies with their paths., type: list, elements: dict}
+    verdict: {description: "V(empty), V(draining), V(backlog) or V(stuck).", type: str}
+    status: {description: "V(ok), V(warning) or V(critical).", type: str}
+    evidence: {description: Why., type: list, elements: str}
+    source: {description: V(directory) or V(mailq)., type: str}
+  sample:
+    mta: {count: 3, oldest_age_seconds: 18382, by_domain: {b.example: 2, a.example: 1}, verdict: backlog, status: warning}
+    msp: {count: 0, verdict: empty, status: ok}
+status:
+  description: For V(summary), the worst status of the queues.
+  returned: when O(operation=summary)
+  type: str
+messages:
+  description: The selected messages (queue_id, queue_dir, size_bytes, created, age_seconds, attempts, sender,
+    recipients, reason, quarantined, quarantine_reason).
+  returned: when O(operation) is not V(summary) or V(move_aside)
+  type: list
+  elements: dict
+selected:
+  description: How many messages matched the selection (may exceed the length of RV(messages)).
+  returned: when O(operation) is not V(summary) or V(move_aside)
+  type: int
+runs:
+  description: The sendmail commands run for V(flush), V(hold), V(release), with rc and output or transcript.
+  returned: when O(operation) is V(flush), V(hold) or V(release)
+  type: list
+  elements: dict
+deleted:
+  description: For V(delete), IDs removed (or that would be), C(locked) ones skipped, C(not_found), and C(trash_dir).
+  returned: when O(operation=delete)
+  type: dict
+moved:
+  description: For V(move_aside), C(queue_dir), C(moved_to), owner, group and mode.
+  returned: when O(operation=move_aside)
+  type: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _collect,
+    _platform,
+    _queue,
+    _queueops,
+    _runner,
+    _verdict,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "operation": {
+                "type": "str",
+                "default": "summary",
+                "choices": ["summary", "list", "flush", "hold", "release", "delete", "move_aside"],
+            },
+            "queue": {"type": "str", "default": "both", "choices": ["mta", "msp", "both"]},
+            "queue_ids": {"type": "list", "elements": "str"},
+            "recipient_domain": {"type": "str"},
+            "sender": {"type": "str"},
+            "older_than": {"type": "int"},
+            "limit": {"type": "int", "default": 1000},
+            "verbose": {"type": "bool", "default": False},
+            "reason": {"type": "str", "default": "held by opsiface.sendmail"},
+            "purge": {"type": "bool", "default": False},
+            "trash_dir": {"type": "path", "default": "/var/spool/opsiface-sendmail/trash"},
+            "warn_count": {"type": "int", "default": 500},
+            "crit_count": {"type": "int", "default": 5000},
+            "warn_age": {"type": "int", "default": 14400},
+            "crit_age": {"type": "int", "default": 172800},
+            "pidfile": {"type": "path"},
+            "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
+            "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
+            "sendmail_path": {"type": "path"},
+            "command_timeout": {"type": "float", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    op = p["operation"]
+    if op not in ("summary", "list") and p["queue"] == "both":
+        module.fail_json(msg=f"operation={op} acts on one queue: set queue to mta or msp")
+    try:
+        for qid in p["queue_ids"] or []:
+            _queue.decode_queue_id(qid)
+        if p["reason"] and any(c in p["reason"] for c in "\r\n\0"):
+            raise _queue.QueueError("reason must not contain CR, LF or NUL")
+    except _queue.QueueError as exc:
+        module.fail_json(msg=str(exc))
+    now = time.time()
+    layout = _platform.detect()
+    runner = _runner.SubprocessRunner()
+    sendmail = p["sendmail_path"] or layout.sendmail
+    paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
+    names = ["mta", "msp"] if p["queue"] == "both" else [p["queue"]]
+    dirs = {n: paths[f"{n}_queue_dirs"] for n in names}
+
+    if op == "summary":
+        thresholds = {k: p[k] for k in ("warn_count", "crit_count", "warn_age", "crit_age")}
+        queues = {
+            n: _collect.collect_queue(n, dirs[n], now, runner, sendmail, thresholds, p["command_timeout"])
+            for n in names
+        }
+        module.exit_json(changed=False, queues=queues, status=_verdict.worst([q["status"] for q in queues.values()]))
+
+    if op == "move_aside":
+        daemon = _collect.collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
+        try:
+            moved = _queueops.move_aside(
+                dirs[names[0]][0], daemon["running"] or daemon["state"] == "stopped", module.check_mode, now
+            )
+        except (_queue.QueueError, OSError) as exc:
+            module.fail_json(msg=str(exc), daemon_state=daemon["state"])
+        module.exit_json(changed=True, moved=moved)
+
+    messages: list[dict] = []
+    selected = 0
+    try:
+        for n in names:
+            found, total = _queue.list_messages(
+                dirs[n],
+                now,
+                p["queue_ids"],
+                p["recipient_domain"],
+                p["sender"],
+                p["older_than"],
+                p["limit"],
+                include_quarantined=op != "flush",
+            )
+            messages += [dict(m, queue=n) for m in found]
+            selected += total
+    except _queue.QueueError as exc:
+        module.fail_json(msg=str(exc))
+    if op == "list":
+        module.exit_json(changed=False, messages=messages, selected=selected)
+    if selected > p["limit"]:
+        module.fail_json(
+            msg=f"{selected} messages match, more than limit={p['limit']}: narrow the selection or raise the limit",
+            selected=selected,
+        )
+    if op in ("hold", "release") and not any([p["queue_ids"], p["recipient_domain"], p["sender"], p["older_than"]]):
+        module.fail_json(msg=f"operation={op} needs a selection (queue_ids, recipient_domain, sender or older_than)")
+    if op == "delete" and not p["queue_ids"]:
+        module.fail_json(msg="operation=delete needs explicit queue_ids (list them first with operation=list)")
+    ids = [m["queue_id"] for m in messages]
+    if op == "release":
+        ids = [m["queue_id"] for m in messages if m["quarantined"]]
+    elif op == "hold":
+        ids = [m["queue_id"] for m in messages if not m["quarantined"]]
+    result = {"messages": messages, "selected": selected, "queue_ids": ids, "changed": bool(ids)}
+    if module._diff:
+        result["diff"] = {"before": {"queue_ids": sorted(m["queue_id"] for m in messages)}}
+    queue_name = names[0]
+    if not module.check_mode and ids:
+        if op == "flush":
+            result["runs"] = _queueops.flush(
+                runner, sendmail, queue_name, ids, p["verbose"], p["command_timeout"], p["submit_config_path"]
+            )
+        elif op in ("hold", "release"):
+            result["runs"] = _queueops.quarantine(
+                runner,
+                sendmail,
+                queue_name,
+                ids,
+                p["reason"] if op == "hold" else None,
+                p["command_timeout"],
+                p["submit_config_path"],
+            )
+    if op == "delete":
+        try:
+            result["deleted"] = _queueops.delete(
+                dirs[queue_name], p["queue_ids"], None if p["purge"] else p["trash_dir"], module.check_mode
+            )
+        except (_queue.QueueError, OSError) as exc:
+            module.fail_json(msg=str(exc))
+        result["changed"] = bool(result["deleted"]["deleted"])
+    if module._diff:
+        after, _ = _queue.list_messages(
+            dirs[queue_name],
+            time.time(),
+            p["queue_ids"],
+            p["recipient_domain"],
+            p["sender"],
+            p["older_than"],
+            p["limit"],
+        )
+        result["diff"]["after"] = {"queue_ids": sorted(m["queue_id"] for m in after)}
+    failed_runs = [r for r in result.get("runs", []) if r["rc"] not in (0, None) or r["timed_out"]]
+    if failed_runs:
+        module.fail_json(msg=f"sendmail failed for {len(failed_runs)} batch(es)", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: smtp_probe
+short_description: The runbook's Self-test and Verify/Request against a sendmail daemon
+version_added: 0.1.0
+description:
+  - Connects to O(host):O(port) (the runbook's C(mconnect localhost)), waits for the banner, says EHLO with a HELO name
+    that tags the probe, and QUITs. Success needs a C(220) banner whose first word is the expected hostname, a C(250)
+    EHLO, and a C(221) to QUIT. Each step has its own timeout, so a hung daemon costs at most the timeouts.
+  - With O(send=true), sends one test message with a unique token (the runbook's C(mailx -v root)) and returns the
+    queue ID from sendmail's C(250 ... Message accepted for delivery).
+  - With O(verify_mailbox=true), waits until the token arrives in the local mailbox and removes exactly that message
+    under the mailbox locks (the runbook's "Read and delete the message").
+  - Runs on the target, or on the controller with C(delegate_to) to probe a host from outside.
+  - Refuses CR, LF, NUL, C(<) and C(>) in any envelope or EHLO value, and never sends to a recipient outside the probed
+    host unless O(allow_remote_recipient=true).
+author:
+  - opsiface.sendmail developers
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the connection test runs; no message is sent or removed.
+  diff_mode:
+    support: none
+  platform:
+    platforms: [posix]
+options:
+  host:
+    description: Where to connect. Use C(delegate_to) and a published address to probe from outside.
+    type: str
+    default: 127.0.0.1
+  port:
+    description: The SMTP port.
+    type: int
+    default: 25
+  connect_timeout:
+    description: Seconds to wait for the TCP connection.
+    type: float
+    default: 5
+  banner_timeout:
+    description: Seconds to wait for the greeting after connecting.
+    type: float
+    default: 10
+  command_timeout:
+    description: Seconds to wait for the reply to each command.
+    type: float
+    default: 10
+  expect_hostname:
+    description:
+      - The hostname the banner must name first. Default, when O(host) is a loopback address, the daemon's C($j)
+        (from C(sendmail -d0.1 -bt)) or this host's FQDN; when O(host) is a name, that name; when it is another
+        address, no hostname check (set it).
+    type: str
+  helo:
+    description: The EHLO name. Default C(opsiface-probe.<this host's name>), which marks the probe as ours.
+    type: str
+  tls:
+    description: When STARTTLS is offered, do the handshake and report its protocol and cipher.
+    type: bool
+    default: false
+  send:
+    description: Send one test message.
+    type: bool
+    default: false
+  mail_from:
+    description: Envelope sender of the test message. Default C(root@<expected hostname or this host>).
+    type: str
+  rcpt_to:
+    description: Recipient of the test message. A local user by default.
+    type: str
+    default: root
+  subject:
+    description: Subject of the test message; the token is appended.
+    type: str
+    default: opsiface.sendmail delivery check
+  allow_remote_recipient:
+    description: Allow O(rcpt_to) in a domain other than the probed host's. Off, so the probe never relays.
+    type: bool
+    default: false
+  verify_mailbox:
+    description: After sending, wait for the message in O(mailbox) and remove exactly it. Needs O(send=true).
+    type: bool
+    default: false
+  mailbox:
+    description: The mbox the test message is delivered to.
+    type: path
+    default: /var/mail/root
+  verify_timeout:
+    description: Seconds to wait for the message to arrive in O(mailbox).
+    type: float
+    default: 30
+  sendmail_path:
+    description: The sendmail binary used to learn C($j) for the default O(expect_hostname).
+    type: path
+seealso:
+  - module: opsiface.sendmail.sendmail_status
+"""
+
+EXAMPLES = r"""
+- name: Self-test on the host itself (mconnect localhost)
+  opsiface.sendmail.smtp_probe:
+  register: probe
+
+- name: Probe each lab host from the controller through its published port
+  opsiface.sendmail.smtp_probe:
+    host: 127.0.0.1
+    port: "{{ lab_smtp_port }}"
+    expect_hostname: "{{ inventory_hostname }}.lab.test"
+  delegate_to: localhost
+
+- name: Verify/Request, send a test mail to root, see it arrive, delete it
+  opsiface.sendmail.smtp_probe:
+    send: true
+    verify_mailbox: true
+"""
+
+RETURN = r"""
+success:
+  description: Whether the daemon greeted with 220 and the expected hostname, answered EHLO, and said 221 to QUIT.
+  returned: always
+  type: bool
+failure:
+  description:
+    - Why not. V(refused), V(timeout_connect), V(timeout_banner), V(timeout_command), V(rejecting) (a 421 or 554
+      greeting), V(hostname_mismatch), V(protocol_error), V(quit_not_221), V(not_delivered).
+  returned: when O(success) is false
+  type: str
+  sample: timeout_banner
+detail:
+  description: A sentence saying what happened.
+  returned: when O(success) is false
+  type: str
+banner:
+  description: The greeting, sanitised.
+  returned: when a greeting came
+  type: str
+  sample: "220 mx01.lab.test ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2; Fri, 27 Nov 2026 10:47:40 GMT"
+banner_code:
+  description: The greeting's reply code.
+  returned: always
+  type: int
+hostname:
+  description: The first word of the greeting.
+  returned: always
+  type: str
+expected_hostname:
+  description: What it was compared with (null when not checked).
+  returned: always
+  type: str
+helo:
+  description: The EHLO name sent.
+  returned: always
+  type: str
+esmtp_extensions:
+  description: Keywords of the EHLO reply.
+  returned: always
+  type: list
+  elements: str
+  sample: [ENHANCEDSTATUSCODES, PIPELINING, 8BITMIME, SIZE, DSN, ETRN, DELIVERBY, HELP]
+starttls:
+  description: C(offered), and with O(tls=true) C(handshake), C(version), C(cipher) or C(error).
+  returned: always
+  type: dict
+quit_code:
+  description: The reply code to QUIT.
+  returned: always
+  type: int
+  sample: 221
+queue_id:
+  description: The queue ID sendmail gave the test message.
+  returned: when O(send=true)
+  type: str
+  sample: 6ARAq0Rk000143
+token:
+  description: The unique token in the test message's subject, header and body.
+  returned: when O(send=true)
+  type: str
+mailbox:
+  description: With O(verify_mailbox=true), C(found), C(removed), C(path), C(message_bytes), C(waited_seconds).
+  returned: when O(verify_mailbox=true)
+  type: dict
+timings:
+  description: Milliseconds for C(connect), C(banner), C(ehlo), C(send) and C(total).
+  returned: always
+  type: dict
+  sample: {connect: 0.2, banner: 3.1, ehlo: 0.4, send: null, total: 4.2}
+"""
+
+import ipaddress
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _config, _mailbox, _platform, _runner, _smtp
+
+
+def default_expected_hostname(host: str, sendmail: str, runner: _runner.Runner) -> str | None:
+    """$j (or this host's FQDN) for loopback; the name itself for a name; no check for another address."""
+    if host == "localhost":
+        return _local_name(sendmail, runner)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return _local_name(sendmail, runner) if address.is_loopback else None
+
+
+def _local_name(sendmail: str, runner: _runner.Runner) -> str | None:
+    res = runner.run([sendmail, "-d0.1", "-bt"], stdin=b"", timeout=15)
+    if not res.missing:
+        name = _config.parse_d01(res.stdout, res.stderr).hostname
+        if name:
+            return name
+    return socket.getfqdn() or None
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "host": {"type": "str", "default": "127.0.0.1"},
+            "port": {"type": "int", "default": 25},
+            "connect_timeout": {"type": "float", "default": 5},
+            "banner_timeout": {"type": "float", "default": 10},
+            "command_timeout": {"type": "float", "default": 10},
+            "expect_hostname": {"type": "str"},
+            "helo": {"type": "str"},
+            "tls": {"type": "bool", "default": False},
+            "send": {"type": "bool", "default": False},
+            "mail_from": {"type": "str"},
+            "rcpt_to": {"type": "str", "default": "root"},
+            "subject": {"type": "str", "default": "opsiface.sendmail delivery check"},
+            "allow_remote_recipient": {"type": "bool", "default": False},
+            "verify_mailbox": {"type": "bool", "default": False},
+            "mailbox": {"type": "path", "default": "/var/mail/root"},
+            "verify_timeout": {"type": "float", "default": 30},
+            "sendmail_path": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["verify_mailbox"] and not p["send"]:  # a value constraint the argspec cannot express
+        module.fail_json(msg="verify_mailbox=true needs send=true")
+    runner = _runner.SubprocessRunner()
+    sendmail = p["sendmail_path"] or _platform.detect().sendmail
+    expected = p["expect_hostname"] or default_expected_hostname(p["host"], sendmail, runner)
+    try:
+        for name in ("helo", "mail_from", "rcpt_to", "subject", "expect_hostname"):
+            if p[name] is not None:
+                _smtp.check_value(name, p[name])
+    except _smtp.SmtpValueError as exc:
+        module.fail_json(msg=str(exc))
+    send = None
+    if p["send"]:
+        rcpt = p["rcpt_to"]
+        domain = rcpt.rsplit("@", 1)[1].lower() if "@" in rcpt else None
+        local = {d.lower() for d in (expected, "localhost", socket.getfqdn()) if d}
+        if domain and domain not in local and not p["allow_remote_recipient"]:
+            module.fail_json(
+                msg=f"rcpt_to {rcpt!r} is not on the probed host ({', '.join(sorted(local))}); "
+                "set allow_remote_recipient=true to send there"
+            )
+        send = {
+            "mail_from": p["mail_from"] or f"root@{expected or socket.getfqdn()}",
+            "rcpt_to": rcpt,
+            "subject": p["subject"],
+        }
+    result = _smtp.probe(
+        host=p["host"],
+        port=p["port"],
+        connect_timeout=p["connect_timeout"],
+        banner_timeout=p["banner_timeout"],
+        command_timeout=p["command_timeout"],
+        expect_hostname=expected,
+        helo=p["helo"],
+        tls=p["tls"],
+        send=None if module.check_mode else send,
+    ).to_dict()
+    changed = bool(send) and result.get("queue_id") is not None
+    if send and module.check_mode:
+        result["would_send"] = send
+    if p["verify_mailbox"] and result["success"] and not module.check_mode:
+        result["mailbox"] = _mailbox.wait_and_remove(p["mailbox"], result["token"], p["verify_timeout"])
+        if not result["mailbox"].get("removed"):
+            result["success"] = False
+            result["failure"] = "not_delivered"
+            result["detail"] = result["mailbox"].get("error") or (
+                f"the test message {result['queue_id']} did not reach {p['mailbox']} within {p['verify_timeout']} s"
+            )
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()
