@@ -238,7 +238,9 @@ class _Scan:
                 s.oldest_queue_id = qf.queue_id
         if qf.attempts > s.max_attempts:
             s.max_attempts = qf.attempts
-        for rcpt in qf.recipients or ["(none)"]:
+        if not qf.recipients:
+            self.domains["(none)"] += 1
+        for rcpt in qf.recipients:
             self.domains[recipient_domain(rcpt)] += 1
         self.reasons[reason_class(qf.reason)] += 1
 

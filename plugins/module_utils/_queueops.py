@@ -92,7 +92,7 @@ def quarantine(
 def ensure_private_dir(path: str) -> None:
     """Create *path* (and missing parents) 0700 root-only; refuse symlinks and foreign or open modes."""
     parent = os.path.dirname(path.rstrip("/"))
-    if parent and not os.path.isdir(parent):
+    if parent and not os.path.lexists(parent):
         ensure_private_dir(parent)
     try:
         os.mkdir(path, 0o700)
@@ -146,6 +146,7 @@ def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, c
     target = None
     if trash_dir and not check_mode and files:
         target = os.path.join(trash_dir, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        ensure_private_dir(trash_dir)  # checked with lstat: a symlinked trash_dir is refused
         ensure_private_dir(target)
     for qid, entries in sorted(files.items()):
         kinds = {k: p for k, p in entries}

@@ -77,9 +77,17 @@ def parse_line(raw: bytes, now: float, utc_offset: int = 0) -> LogLine | None:
     text = decode(raw).rstrip("\r\n")
     match = _RFC3339.match(text)
     if match:
-        ts = calendar.timegm(
-            (int(match["y"]), int(match["mo"]), int(match["d"]), int(match["h"]), int(match["mi"]), int(match["s"]))
+        fields = (
+            int(match["y"]),
+            int(match["mo"]),
+            int(match["d"]),
+            int(match["h"]),
+            int(match["mi"]),
+            int(match["s"]),
         )
+        if not _valid_time(*fields[1:]):
+            return None
+        ts = calendar.timegm(fields)
         tz = match["tz"]
         if tz and tz != "Z":
             sign = 1 if tz[0] == "+" else -1
@@ -94,6 +102,8 @@ def parse_line(raw: bytes, now: float, utc_offset: int = 0) -> LogLine | None:
             return None
         year = time.gmtime(now + utc_offset).tm_year
         fields = (MONTHS[match["mon"]], int(match["d"]), int(match["h"]), int(match["mi"]), int(match["s"]))
+        if not _valid_time(*fields):
+            return None
         try:
             ts = calendar.timegm((year, *fields)) - utc_offset
             if ts > now + 86400:
@@ -114,6 +124,10 @@ def parse_line(raw: bytes, now: float, utc_offset: int = 0) -> LogLine | None:
         queue_id=qid_match["qid"] if qid_match else None,
         message=message,
     )
+
+
+def _valid_time(month: int, day: int, hour: int, minute: int, second: int) -> bool:
+    return 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61
 
 
 def classify(message: str) -> tuple[str, str]:

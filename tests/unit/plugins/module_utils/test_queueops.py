@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import fcntl
+import os
+
+import pytest
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _queue, _queueops
+from ansible_collections.opsiface.sendmail.plugins.module_utils._runner import CmdResult
+
+
+class FakeRunner:
+    def __init__(self):
+        self.calls = []
+
+    def run(self, argv, stdin=None, timeout=30.0):
+        self.calls.append(argv)
+        return CmdResult(tuple(argv), 0, b"Running /var/spool/mqueue/x (sequence 1 of 1)\n", b"")
+
+    def which(self, name):
+        return name
+
+
+@pytest.fixture
+def q(tmp_path, fixture_bytes):
+    d = tmp_path / "mqueue"
+    d.mkdir()
+    for qid in ("6ARAaaaa000001", "6ARAaaaa000002"):
+        (d / f"qf{qid}").write_bytes(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay"))
+        (d / f"df{qid}").write_bytes(b"body")
+    return d
+
+
+def test_flush_uses_qI_per_id_in_batches():
+    runner = FakeRunner()
+    ids = [f"6ARAaaaa{n:06d}" for n in range(120)]
+    runs = _queueops.flush(runner, "/usr/sbin/sendmail", "mta", ids, True, 30)
+    assert len(runs) == 3 and len(runner.calls) == 3
+    assert runner.calls[0][:3] == ["/usr/sbin/sendmail", "-Am", "-v"]
+    assert runner.calls[0][3] == "-qI6ARAaaaa000000" and len(runner.calls[0]) == 53
+    assert "Running" in runs[0]["transcript"]
+
+
+def test_hold_and_release_arguments():
+    runner = FakeRunner()
+    _queueops.quarantine(runner, "sm", "msp", ["6ARAaaaa000001"], "abuse 4711", 30, "/etc/mail/submit.cf")
+    _queueops.quarantine(runner, "sm", "mta", ["6ARAaaaa000001"], None, 30)
+    assert runner.calls == [
+        ["sm", "-Ac", "-C", "/etc/mail/submit.cf", "-Qabuse 4711", "-qI6ARAaaaa000001"],
+        ["sm", "-Am", "-qQ", "-Q", "-qI6ARAaaaa000001"],
+    ]
+
+
+def test_delete_moves_to_private_trash_and_skips_locked(q, tmp_path):
+    fd = os.open(q / "qf6ARAaaaa000002", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        result = _queueops.delete(
+            [str(q)], ["6ARAaaaa000001", "6ARAaaaa000002", "6ARAnope000003"], str(tmp_path / "trash"), check_mode=False
+        )
+    finally:
+        os.close(fd)
+    assert result["deleted"] == ["6ARAaaaa000001"] and result["locked"] == ["6ARAaaaa000002"]
+    assert result["not_found"] == ["6ARAnope000003"]
+    trash = result["trash_dir"]
+    assert sorted(os.listdir(trash)) == ["df6ARAaaaa000001", "qf6ARAaaaa000001"]
+    assert oct(os.stat(trash).st_mode & 0o777) == "0o700"
+    assert sorted(os.listdir(q)) == ["df6ARAaaaa000002", "qf6ARAaaaa000002"]
+
+
+def test_delete_check_mode_touches_nothing(q, tmp_path):
+    before = sorted(os.listdir(q))
+    result = _queueops.delete([str(q)], ["6ARAaaaa000001"], str(tmp_path / "trash"), check_mode=True)
+    assert result["deleted"] == ["6ARAaaaa000001"] and sorted(os.listdir(q)) == before
+    assert not (tmp_path / "trash").exists()
+
+
+def test_trash_through_symlink_is_refused(q, tmp_path):
+    (tmp_path / "evil").mkdir()
+    os.symlink(tmp_path / "evil", tmp_path / "trash")
+    with pytest.raises(_queue.QueueError, match="not a real directory"):
+        _queueops.delete([str(q)], ["6ARAaaaa000001"], str(tmp_path / "trash"), check_mode=False)
+    assert len(os.listdir(q)) == 4
+
+
+def test_move_aside_refuses_while_running_and_keeps_attributes(q):
+    with pytest.raises(_queue.QueueError, match="while the sendmail daemon runs"):
+        _queueops.move_aside(str(q), daemon_running=True, check_mode=False)
+    os.chmod(q, 0o750)
+    (q / "qf").mkdir()
+    plan = _queueops.move_aside(str(q), daemon_running=False, check_mode=True, now=0)
+    assert plan["moved_to"].endswith(".aside-19700101T000000Z") and len(os.listdir(q)) == 5
+    done = _queueops.move_aside(str(q), daemon_running=False, check_mode=False, now=0)
+    assert os.listdir(q) == ["qf"] and oct(os.stat(q).st_mode & 0o777) == "0o750"
+    assert len(os.listdir(done["moved_to"])) == 5

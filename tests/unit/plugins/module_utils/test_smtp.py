@@ -1,0 +1,170 @@
+"""The SMTP probe against a scripted peer that replays replies captured from the lab's sendmail."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _smtp
+
+# Captured from sendmail 8.17.1.9 on Debian 12 (lab host mx01).
+DEBIAN12_BANNER = (
+    b"220 mx01.lab.test ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2; Fri, 27 Nov 2026 10:47:40 GMT; "
+    b"(No UCE/UBE) logging access from: localhost(OK)-localhost [127.0.0.1]\r\n"
+)
+DEBIAN12_EHLO = (
+    b"250-mx01.lab.test Hello localhost [127.0.0.1], pleased to meet you\r\n250-ENHANCEDSTATUSCODES\r\n"
+    b"250-PIPELINING\r\n250-EXPN\r\n250-VERB\r\n250-8BITMIME\r\n250-SIZE\r\n250-DSN\r\n250-ETRN\r\n"
+    b"250-DELIVERBY\r\n250 HELP\r\n"
+)
+DEBIAN12_QUIT = b"221 2.0.0 mx01.lab.test closing connection\r\n"
+DEBIAN12_ACCEPTED = b"250 2.0.0 6ARB5A4o000106 Message accepted for delivery\r\n"
+
+
+class Peer:
+    """A one-connection SMTP peer on 127.0.0.1 following a script."""
+
+    def __init__(self, banner=DEBIAN12_BANNER, banner_delay=0.0, quit_reply=DEBIAN12_QUIT, reset_after_banner=False):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.banner, self.delay, self.quit_reply, self.reset = banner, banner_delay, quit_reply, reset_after_banner
+        self.commands: list[bytes] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.settimeout(5)
+            time.sleep(self.delay)
+            try:
+                conn.sendall(self.banner)
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    return
+                buf = b""
+                in_data = False
+                while True:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    buf += chunk
+                    while b"\r\n" in buf:
+                        line, buf = buf.split(b"\r\n", 1)
+                        if in_data:
+                            if line == b".":
+                                in_data = False
+                                conn.sendall(DEBIAN12_ACCEPTED)
+                            continue
+                        self.commands.append(line)
+                        verb = line.split(b" ")[0].upper()
+                        if verb == b"EHLO":
+                            conn.sendall(DEBIAN12_EHLO)
+                        elif verb == b"QUIT":
+                            conn.sendall(self.quit_reply)
+                            return
+                        elif verb == b"DATA":
+                            in_data = True
+                            conn.sendall(b'354 Enter mail, end with "." on a line by itself\r\n')
+                        else:
+                            conn.sendall(b"250 2.1.0 ok\r\n")
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def peer_factory():
+    peers = []
+
+    def make(**kw):
+        peers.append(Peer(**kw))
+        return peers[-1]
+
+    yield make
+    for p in peers:
+        p.close()
+
+
+def test_healthy_debian12_daemon(peer_factory):
+    peer = peer_factory()
+    r = _smtp.probe("127.0.0.1", peer.port, expect_hostname="mx01.lab.test", helo="opsiface-probe.test")
+    assert r.success and r.failure is None
+    assert r.banner_code == 220 and r.hostname == "mx01.lab.test" and r.quit_code == 221
+    assert "PIPELINING" in r.esmtp_extensions and r.starttls == {"offered": False}
+    assert peer.commands == [b"EHLO opsiface-probe.test", b"QUIT"]
+    assert set(r.timings) == {"connect", "banner", "ehlo", "send", "total"}
+
+
+def test_send_returns_queue_id_and_token(peer_factory):
+    peer = peer_factory()
+    r = _smtp.probe("127.0.0.1", peer.port, send={"mail_from": "root@mx01.lab.test", "rcpt_to": "root"})
+    assert r.success and r.queue_id == "6ARB5A4o000106" and r.token.startswith("opsiface-")
+    assert b"MAIL FROM:<root@mx01.lab.test>" in peer.commands and b"RCPT TO:<root>" in peer.commands
+
+
+def test_refused():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    r = _smtp.probe("127.0.0.1", port)
+    assert (r.success, r.failure) == (False, "refused")
+
+
+def test_banner_timeout_is_bounded(peer_factory):
+    peer = peer_factory(banner_delay=3)
+    started = time.monotonic()
+    r = _smtp.probe("127.0.0.1", peer.port, banner_timeout=0.5)
+    assert r.failure == "timeout_banner" and time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("code", [421, 554])
+def test_rejecting_greetings(peer_factory, code):
+    peer = peer_factory(banner=b"%d 4.3.2 mx01.lab.test Too many connections\r\n" % code)
+    r = _smtp.probe("127.0.0.1", peer.port)
+    assert r.failure == "rejecting" and r.banner_code == code
+
+
+def test_hostname_mismatch(peer_factory):
+    peer = peer_factory()
+    r = _smtp.probe("127.0.0.1", peer.port, expect_hostname="mx02.lab.test")
+    assert r.failure == "hostname_mismatch" and "mx01.lab.test" in r.detail
+
+
+def test_quit_not_221(peer_factory):
+    peer = peer_factory(quit_reply=b"500 5.5.1 Command unrecognized\r\n")
+    r = _smtp.probe("127.0.0.1", peer.port)
+    assert r.failure == "quit_not_221" and r.quit_code == 500
+
+
+def test_reset_after_banner(peer_factory):
+    peer = peer_factory(reset_after_banner=True)
+    r = _smtp.probe("127.0.0.1", peer.port)
+    assert r.failure == "protocol_error"
+
+
+def test_garbage_banner(peer_factory):
+    peer = peer_factory(banner=b"\xff\xfeHELLO\r\n")
+    r = _smtp.probe("127.0.0.1", peer.port)
+    assert r.failure == "protocol_error" and r.banner_code is None
+
+
+@pytest.mark.parametrize("value", ["a\r\nRCPT TO:<x>", "x>", "<x", "nul\0", ""])
+def test_check_value_refuses_smtp_injection(value):
+    with pytest.raises(_smtp.SmtpValueError):
+        _smtp.check_value("rcpt_to", value)
+
+
+@pytest.mark.parametrize(
+    "lines,code",
+    [([b"250-a", b"250 b"], 250), ([b"220 x"], 220), ([b"250-a", b"251 b"], None), ([b"xyz"], None), ([b"25"], None)],
+)
+def test_parse_reply(lines, code):
+    assert _smtp.parse_reply(lines).code == code
