@@ -330,8 +330,8 @@ def fault(host: str, kind: str, args: argparse.Namespace) -> None:
         proc = dexec(host, *argv, stdin=BACKLOG_SCRIPT.read_text())
         say(f"{host}: {proc.stdout.strip()}")
     elif kind == "syslog-missing":
-        dexec(host, "sh", "-c", "pkill -x rsyslogd; rm -f /var/log/mail.log /var/log/mail.*")
-        say(f"{host}: rsyslogd stopped and /var/log/mail.log removed")
+        dexec(host, "sh", "-c", "pkill -x rsyslogd; rm -f /var/log/mail.log /var/log/mail.* /var/log/syslog*")
+        say(f"{host}: rsyslogd stopped; /var/log/mail.log and /var/log/syslog removed")
     elif kind == "broken-cf":
         dexec(
             host,
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         description=(
             "kill: SIGKILL the listener (stale PidFile). stop: SIGSTOP it (hung daemon). cont: SIGCONT. "
             "backlog: N messages for remote domains, deferred by the refusing smart host, aged. "
-            "syslog-missing: stop rsyslogd and remove mail.log. broken-cf: append a garbage line to "
+            "syslog-missing: stop rsyslogd and remove mail.log and syslog. broken-cf: append a garbage line to "
             "sendmail.cf. heal: undo all of these (the backlog stays)."
         ),
     )

@@ -113,8 +113,37 @@ def _supports_bc(version: str) -> bool:
     return parts >= [8, 16]
 
 
+SYSLOG_DAEMONS = ("rsyslogd", "syslogd", "syslog-ng", "systemd-journal")
+
+
+def syslog_daemon(proc_root: str = "/proc") -> dict:
+    """Whether a syslog daemon runs (Linux /proc); running None where that cannot be told."""
+    if not os.path.isdir(proc_root) or platform.system() != "Linux":
+        return {"running": None, "names": []}
+    names = set()
+    for pid in os.listdir(proc_root):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc_root, pid, "comm"), encoding="utf-8", errors="replace") as fh:
+                comm = fh.read().strip()
+        except OSError:
+            continue
+        if comm in SYSLOG_DAEMONS:
+            names.add(comm)
+    return {"running": bool(names), "names": sorted(names)}
+
+
 def collect_syslog(
     paths: list[str], since_minutes: int, max_lines: int, now: float, runner: Runner, use_journal: bool = True
+) -> dict:
+    result = _scan_syslog(paths, since_minutes, max_lines, now, runner, use_journal)
+    result["daemon"] = syslog_daemon()
+    return result
+
+
+def _scan_syslog(
+    paths: list[str], since_minutes: int, max_lines: int, now: float, runner: Runner, use_journal: bool
 ) -> dict:
     if any(os.path.lexists(p) for p in paths) or not use_journal:
         scan = _syslog.scan_files(paths, now, since_minutes, max_lines, utc_offset=_utc_offset(now))

@@ -99,8 +99,14 @@ def syslog_check(
     crit_warnings: int = 500,
     since_minutes: int = 60,
 ) -> dict:
+    daemon_down = (scan.get("daemon") or {}).get("running") is False
     if scan.get("source") == "none":
-        return _check("warning", "no mail log to read: " + "; ".join(scan.get("problems") or ["none found"]))
+        reason = "no mail log to read: " + "; ".join(scan.get("problems") or ["none found"])
+        if daemon_down:
+            reason += "; no syslog daemon is running, so sendmail's log lines are lost"
+        return _check("warning", reason)
+    if daemon_down:
+        return _check("warning", "no syslog daemon is running: sendmail's log lines since it stopped are lost")
     errors = scan.get("errors", 0)
     warnings = scan.get("warnings", 0)
     counts = ", ".join(

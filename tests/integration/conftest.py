@@ -65,7 +65,9 @@ class Lab:
         env = self.ansible_env()
         env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
-        cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), host, "-m", module, "-a", json.dumps(args), *extra]
+        cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), host, "-m", module, *extra]
+        if args:  # an empty JSON object would be taken as raw parameters
+            cmd += ["-a", json.dumps(args)]
         proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
         try:
             data = json.loads(proc.stdout)

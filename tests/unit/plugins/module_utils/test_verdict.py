@@ -103,3 +103,10 @@ def test_worst():
     assert _verdict.worst(["ok", "unknown", "warning"]) == "warning"
     assert _verdict.worst(["ok", "critical"]) == "critical"
     assert _verdict.worst([]) == "unknown"
+
+
+def test_syslog_daemon_down_is_a_warning():
+    got = _verdict.syslog_check({"source": "file", "errors": 0, "warnings": 0, "daemon": {"running": False}})
+    assert got["status"] == "warning" and "no syslog daemon" in got["reason"]
+    got = _verdict.syslog_check({"source": "none", "problems": ["no mail log found: x"], "daemon": {"running": False}})
+    assert "log lines are lost" in got["reason"]
