@@ -14,7 +14,7 @@ import os
 import platform
 import time
 
-from . import _config, _process, _queue, _syslog
+from . import _config, _process, _queue, _syslog, _verdict
 from ._platform import Layout
 from ._runner import Runner
 from ._text import clean
@@ -165,9 +165,19 @@ def _utc_offset(now: float) -> int:
 
 
 def collect_queue(
-    name: str, dirs: list[str], now: float, runner: Runner, sendmail: str, thresholds: dict, timeout: float
+    name: str,
+    dirs: list[str],
+    now: float,
+    runner: Runner,
+    sendmail: str,
+    thresholds: dict,
+    timeout: float,
+    cache: dict | None = None,
 ) -> dict:
-    """Summary of one queue from its directories; from ``mailq`` output if they cannot be listed."""
+    """Summary of one queue from its directories; from ``mailq`` output if they cannot be listed.
+
+    *cache*: {"dir": path, "max_entries": n, "write": bool} to reuse an earlier scan's records.
+    """
     if not dirs:
         return {
             "name": name,
@@ -178,13 +188,43 @@ def collect_queue(
             "evidence": ["no queue directory configured"],
         }
     try:
-        summary = _queue.scan_queue(dirs, now).to_dict()
+        cache = cache or {}
+        summary = _queue.scan_queue(
+            dirs,
+            now,
+            cache_dir=cache.get("dir"),
+            cache_max_entries=cache.get("max_entries", 300000),
+            write_cache=cache.get("write", False),
+        ).to_dict()
         summary["source"] = "directory"
     except _queue.QueueError as exc:
         summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc))
     verdict, status, evidence = _queue.queue_verdict(summary, **thresholds)
     summary.update(name=name, present=True, verdict=verdict, status=status, evidence=evidence)
     return summary
+
+
+def collect_queues(
+    names: list[str],
+    paths: dict,
+    now: float,
+    runner: Runner,
+    sendmail: str,
+    thresholds: dict,
+    timeout: float,
+    cache: dict | None = None,
+) -> tuple[dict, dict]:
+    """Summaries of the named queues ("mta", "msp") and the queue area's check."""
+    queues = {
+        n: collect_queue(n, paths[f"{n}_queue_dirs"], now, runner, sendmail, thresholds, timeout, cache) for n in names
+    }
+    statuses = [q["status"] for q in queues.values()]
+    reason = "; ".join(
+        f"{n.upper()} queue {q['verdict']}" + "".join(f": {e}" for e in q["evidence"][:1])
+        for n, q in queues.items()
+        if q.get("present")
+    )
+    return queues, {"status": _verdict.worst(statuses), "reason": reason or "no queue configured"}
 
 
 def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: float, why: str) -> dict:

@@ -13,9 +13,12 @@ aggregates on the fly, so memory stays flat however long the queue is.
 from __future__ import annotations
 
 import glob
+import marshal
 import os
 import re
 import stat
+import tempfile
+import zlib
 from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -198,15 +201,45 @@ class QueueSummary:
     anomalies: dict[str, int] = field(default_factory=dict)
     anomaly_examples: list[dict] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)
+    files_read: int = 0
+    cache: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-class _Scan:
-    """Aggregates one queue (several directories) without keeping per-message objects."""
+# A message as the summary needs it: (created, attempts, qf size, recipient domains, reason class, complete).
+Record = tuple
 
-    def __init__(self, path: str, now: float, top: int, example_limit: int, stale_tf_seconds: int) -> None:
+
+def file_key(name: str, inode: int) -> int:
+    """Identity of one version of a queue file. sendmail rewrites a qf through a tf and a rename,
+    so a changed message always has a new inode: (name, inode) never names two contents."""
+    return ((inode & 0xFFFFFFFF) << 32) | zlib.crc32(name.encode("ascii", "replace"))
+
+
+def record_of(qf: QueueFile, size: int) -> Record:
+    domains = tuple(recipient_domain(r) for r in qf.recipients) or ("(none)",)
+    return (qf.created, qf.attempts, size, domains, reason_class(qf.reason), qf.complete)
+
+
+class _Scan:
+    """Aggregates one queue (several directories) without keeping per-message objects.
+
+    With a *cache* (file key -> Record or df size) from an earlier scan, files
+    whose name and inode are unchanged are not opened again.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        now: float,
+        top: int,
+        example_limit: int,
+        stale_tf_seconds: int,
+        cache: dict | None = None,
+        keep: int = 0,
+    ) -> None:
         self.summary = QueueSummary(path=path)
         self.now = now
         self.top = top
@@ -217,7 +250,11 @@ class _Scan:
         self.anomalies: Counter[str] = Counter()
         self.control_ids: set[int] = set()
         self.data_ids = array("q")
-        self.data_names: dict[int, str] = {}
+        self.old_cache = cache or {}
+        self.keep = keep
+        self.new_cache: dict[int, object] | None = {} if keep else None
+        self.reads = 0
+        self.cache_hits = 0
 
     def anomaly(self, kind: str, path: str, detail: str | None = None) -> None:
         self.anomalies[kind] += 1
@@ -227,48 +264,59 @@ class _Scan:
                 example["detail"] = clean(detail, 256)
             self.summary.anomaly_examples.append(example)
 
-    def message(self, qf: QueueFile, size: int) -> None:
+    def remember(self, key: int, value: object) -> None:
+        if self.new_cache is not None:
+            if len(self.new_cache) < self.keep:
+                self.new_cache[key] = value
+            else:
+                self.new_cache = None  # too large to cache: stay in flat memory
+
+    def message(self, qid: str, record: Record) -> None:
+        created, attempts, size, domains, reason, _complete = record
         s = self.summary
         s.count += 1
         s.size_bytes += size
-        if qf.created is not None:
-            age = int(self.now - qf.created)
+        if created is not None:
+            age = int(self.now - created)
             if s.oldest_age_seconds is None or age > s.oldest_age_seconds:
                 s.oldest_age_seconds = age
-                s.oldest_queue_id = qf.queue_id
-        if qf.attempts > s.max_attempts:
-            s.max_attempts = qf.attempts
-        if not qf.recipients:
-            self.domains["(none)"] += 1
-        for rcpt in qf.recipients:
-            self.domains[recipient_domain(rcpt)] += 1
-        self.reasons[reason_class(qf.reason)] += 1
+                s.oldest_queue_id = qid
+        if attempts > s.max_attempts:
+            s.max_attempts = attempts
+        for domain in domains:
+            self.domains[domain] += 1
+        self.reasons[reason] += 1
 
     def entry(self, directory: str, entry: os.DirEntry) -> None:
         parts = split_name(entry.name)
         if parts is None:
             return
         kind, qid = parts
-        path = os.path.join(directory, entry.name)
         try:
             regular = entry.is_file(follow_symlinks=False)
         except OSError:
             regular = False
         if not regular:
-            what = "symlink" if entry.is_symlink() else "not a regular file"
-            self.anomaly("not_regular", path, what)
+            path = os.path.join(directory, entry.name)
+            self.anomaly("not_regular", path, "symlink" if entry.is_symlink() else "not a regular file")
             return
-        key = hash(qid)
+        id_key = hash(qid)
         if kind == "df":
-            self.data_ids.append(key)
-            try:
-                self.summary.size_bytes += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                pass
+            self.data_ids.append(id_key)
+            key = file_key(entry.name, entry.inode())
+            size = self.old_cache.get(key)
+            if size is None:
+                try:
+                    size = entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    return
+            self.remember(key, size)
+            self.summary.size_bytes += size
             return
         if kind == "xf":
             return  # a transcript does not own a df
-        self.control_ids.add(key)
+        self.control_ids.add(id_key)
+        path = os.path.join(directory, entry.name)
         if kind == "Qf":
             self.anomaly("lost_qf", path, "sendmail set this control file aside as unusable")
             return
@@ -280,21 +328,31 @@ class _Scan:
             if age > self.stale_tf_seconds:
                 self.anomaly("stale_tf", path, f"{int(age)} s old")
             return
-        data, size, problem = read_regular(path)
-        if data is None:
-            if problem != "vanished":
-                self.anomaly("unreadable", path, problem)
-            return
         if kind == "hf":
             self.summary.quarantined += 1
             return
-        if not data:
-            self.anomaly("zero_length_qf", path)
-            return
-        qf = parse_qf(data, qid, kind)
-        if not qf.complete and size <= len(data):
-            self.anomaly("truncated_qf", path, "; ".join(qf.problems))
-        self.message(qf, size)
+        key = file_key(entry.name, entry.inode())
+        record = self.old_cache.get(key)
+        if record is None:
+            data, size, problem = read_regular(path)
+            self.reads += 1
+            if data is None:
+                if problem != "vanished":
+                    self.anomaly("unreadable", path, problem)
+                return
+            if not data:
+                self.anomaly("zero_length_qf", path)
+                return
+            qf = parse_qf(data, qid, kind)
+            record = record_of(qf, size)
+            if not qf.complete and size <= len(data):
+                self.anomaly("truncated_qf", path, "; ".join(qf.problems))
+        else:
+            self.cache_hits += 1
+            if not record[5]:
+                self.anomaly("truncated_qf", path, "truncated (no terminating '.' line)")
+        self.remember(key, record)
+        self.message(qid, record)
 
     def finish(self) -> QueueSummary:
         orphans = [k for k in self.data_ids if k not in self.control_ids]
@@ -307,15 +365,83 @@ class _Scan:
         return s
 
 
+CACHE_VERSION = 1
+
+
+def load_cache(path: str, queue_dirs: list[str]) -> dict:
+    """An earlier scan's file records, if *path* is a root-only regular file of ours; else empty."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return {}
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return {}
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = marshal.load(fh)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    finally:
+        os.close(fd)
+    if not isinstance(data, dict) or data.get("v") != CACHE_VERSION or data.get("dirs") != list(queue_dirs):
+        return {}
+    entries = data.get("entries")
+    return entries if isinstance(entries, dict) else {}
+
+
+def save_cache(path: str, queue_dirs: list[str], entries: dict) -> str | None:
+    """Write the cache atomically, 0600, in a 0700 directory that is not a symlink. Returns a problem or None."""
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return f"{directory} is not a private directory of ours; cache not written"
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".queue-cache-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                marshal.dump({"v": CACHE_VERSION, "dirs": list(queue_dirs), "entries": entries}, fh)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:
+        return f"cache not written: {exc.strerror}"
+    return None
+
+
+def cache_path_for(cache_dir: str, queue_dirs: list[str]) -> str:
+    return os.path.join(cache_dir, "queue-%08x.cache" % zlib.crc32("\0".join(queue_dirs).encode()))
+
+
 def scan_queue(
     queue_dirs: list[str],
     now: float,
     top: int = 10,
     example_limit: int = 20,
     stale_tf_seconds: int = 3600,
+    cache_dir: str | None = None,
+    cache_max_entries: int = 300000,
+    write_cache: bool = True,
 ) -> QueueSummary:
-    """Summarise one queue (its directories). Raises QueueError if no directory can be listed."""
-    scan = _Scan(queue_dirs[0] if queue_dirs else "", now, top, example_limit, stale_tf_seconds)
+    """Summarise one queue (its directories). Raises QueueError if no directory can be listed.
+
+    With *cache_dir*, files unchanged since the last scan (same name and inode) are
+    not read again; the cache holds at most *cache_max_entries* files, and a
+    larger queue is scanned in flat memory without it.
+    """
+    cache_file = cache_path_for(cache_dir, queue_dirs) if cache_dir else None
+    old = load_cache(cache_file, queue_dirs) if cache_file else {}
+    scan = _Scan(
+        queue_dirs[0] if queue_dirs else "",
+        now,
+        top,
+        example_limit,
+        stale_tf_seconds,
+        cache=old,
+        keep=cache_max_entries if cache_file else 0,
+    )
     listed = 0
     errors = []
     for qdir in queue_dirs:
@@ -334,7 +460,15 @@ def scan_queue(
                 errors.append(f"{directory}: permission denied")
     if listed == 0:
         raise QueueError("; ".join(errors) or "no queue directory given")
+    del old
     summary = scan.finish()
+    summary.files_read = scan.reads
+    summary.cache = {"file": cache_file, "hits": scan.cache_hits, "written": False}
+    if cache_file and write_cache and scan.new_cache is not None:
+        problem = save_cache(cache_file, queue_dirs, scan.new_cache)
+        summary.cache["written"] = problem is None
+        if problem:
+            summary.cache["problem"] = problem
     if errors:
         summary.error = "; ".join(errors)
     if summary.anomalies.get("orphan_df"):

@@ -1,0 +1,40 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+# Documentation: sendmail_health.yml and sendmail_results.yml beside this file.
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
+
+
+def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str = "critical") -> dict:
+    status = dict(status or {})
+    if status.get("skipped"):
+        status = {}
+    if status.get("unreachable"):
+        return _report.unreachable_result(str(status.get("msg") or "unreachable"))
+    if status.get("failed") and not status.get("checks"):
+        result = _report.host_result({}, None, escalate_on)
+        result.update(
+            status="critical",
+            escalate=_report.at_or_above("critical", escalate_on),
+            reasons=[f"sendmail_status failed: {str(status.get('msg'))[:500]}"],
+        )
+        return result
+    if delivery is not None and (delivery.get("skipped") or not delivery):
+        delivery = None
+    return _report.host_result(status, delivery, escalate_on)
+
+
+def sendmail_results(hosts: list, hostvars) -> dict:
+    """Every host of the play with its verdict; a host without one was lost before the check."""
+    out = {}
+    for host in hosts:
+        result = hostvars[host].get("__health_check_result") if host in hostvars else None
+        out[host] = dict(result) if result else _report.unreachable_result("the host left the play before its check")
+    return out
+
+
+class FilterModule:
+    def filters(self):
+        return {"sendmail_health": sendmail_health, "sendmail_results": sendmail_results}

@@ -1,0 +1,356 @@
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The health check's verdict per host and the fleet report (controller side).
+
+"If any test fails, or any problem cannot be corrected, escalate. Document all
+observations and actions taken." Each host gets a status, whether to escalate,
+the reasons, the checks with their figures, what was observed (with values)
+and what the run did. The fleet report renders the same data as JSON,
+Markdown, a self-contained HTML page and JUnit XML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
+
+from ._text import clean
+
+SCHEMA = "opsiface.sendmail/healthcheck/v1"
+RANK = {"ok": 0, "warning": 1, "critical": 2, "unreachable": 3}
+AREAS = ("process", "config", "syslog", "queue", "smtp", "delivery")
+
+
+def host_status(checks: dict) -> str:
+    """ok/warning/critical from the checks; an 'unknown' check counts as a warning."""
+    worst = "ok"
+    for check in checks.values():
+        status = check.get("status", "unknown")
+        status = "warning" if status == "unknown" else status
+        if RANK.get(status, 1) > RANK[worst]:
+            worst = status
+    return worst
+
+
+def at_or_above(status: str, level: str) -> bool:
+    if level == "never":
+        return False
+    return RANK.get(status, 3) >= RANK.get(level, 2)
+
+
+def _age(seconds) -> str:
+    if seconds is None:
+        return "n/a"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _top(counts: dict | None, n: int = 3) -> str:
+    items = list((counts or {}).items())[:n]
+    return ", ".join(f"{k}={v}" for k, v in items) if items else "none"
+
+
+def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "critical") -> dict:
+    """The per-host object of fleet.json from a sendmail_status result (and a smtp_probe delivery result)."""
+    checks: dict[str, dict] = {}
+    observations: list[str] = []
+    actions: list[str] = []
+    src = status.get("checks") or {}
+    daemon = status.get("daemon")
+    if "process" in src and daemon is not None:
+        checks["process"] = dict(
+            src["process"],
+            state=daemon.get("state"),
+            pid=daemon.get("pid"),
+            ppid=daemon.get("ppid"),
+            uptime_seconds=daemon.get("uptime_seconds"),
+            pidfile_matches=daemon.get("pidfile_matches"),
+            listening=(status.get("listening") or {}).get("by_daemon"),
+        )
+        observations.append(
+            f"process: listener {daemon.get('state')}, pid {daemon.get('pid')}, PPID {daemon.get('ppid')}, "
+            f"up {_age(daemon.get('uptime_seconds'))}, PidFile {daemon.get('pidfile')} "
+            f"{'matches' if daemon.get('pidfile_matches') else 'does not match: ' + str(daemon.get('pidfile_problem'))}"
+        )
+        others = daemon.get("others") or []
+        if others:
+            observations.append(
+                "process: other sendmail processes: " + ", ".join(f"{o.get('pid')} {o.get('role')}" for o in others[:5])
+            )
+    config = status.get("config")
+    if "config" in src and config is not None:
+        check = config.get("check") or {}
+        checks["config"] = dict(
+            src["config"],
+            path=config.get("path"),
+            version=config.get("version"),
+            hostname=config.get("hostname"),
+            sha256=config.get("sha256"),
+            check_ok=check.get("ok"),
+        )
+        observations.append(
+            f"config: {config.get('path')} sendmail {config.get('version')}, $j {config.get('hostname')}, "
+            f"check {'passed' if check.get('ok') else 'FAILED' if check.get('ok') is False else 'not run'}"
+        )
+    syslog = status.get("syslog")
+    if "syslog" in src and syslog is not None:
+        files = ", ".join(f["path"] for f in syslog.get("files") or []) or syslog.get("source")
+        checks["syslog"] = dict(
+            src["syslog"],
+            errors=syslog.get("errors"),
+            warnings=syslog.get("warnings"),
+            syserr=syslog.get("syserr"),
+            counts=syslog.get("counts"),
+            last_activity_age_seconds=syslog.get("last_activity_age_seconds"),
+            offending=[o.get("line") for o in syslog.get("offending") or []][:5],
+        )
+        observations.append(
+            f"syslog: {syslog.get('errors')} error(s), {syslog.get('warnings')} warning(s) in the window "
+            f"({_top(syslog.get('counts'), 6)}); last activity {_age(syslog.get('last_activity_age_seconds'))} ago; "
+            f"read {files}"
+        )
+    queues = status.get("queue")
+    if "queue" in src and queues is not None:
+        mta = queues.get("mta") or {}
+        msp = queues.get("msp") or {}
+        checks["queue"] = dict(
+            src["queue"],
+            count=mta.get("count", 0),
+            oldest_age_seconds=mta.get("oldest_age_seconds"),
+            max_attempts=mta.get("max_attempts"),
+            by_domain=mta.get("by_domain"),
+            by_reason=mta.get("by_reason"),
+            quarantined=mta.get("quarantined"),
+            anomalies=mta.get("anomalies"),
+            verdict=mta.get("verdict"),
+            msp={k: msp.get(k) for k in ("count", "oldest_age_seconds", "verdict", "by_reason")},
+        )
+        for name, q in (("MTA", mta), ("MSP", msp)):
+            if q.get("present"):
+                observations.append(
+                    f"queue: {name} {q.get('path')} {q.get('count', 0)} message(s), oldest {_age(q.get('oldest_age_seconds'))}, "
+                    f"domains {_top(q.get('by_domain'))}, reasons {_top(q.get('by_reason'), 2)}, verdict {q.get('verdict')}"
+                )
+    smtp = status.get("smtp")
+    if "smtp" in src and smtp is not None:
+        checks["smtp"] = dict(
+            src["smtp"],
+            success=smtp.get("success"),
+            failure=smtp.get("failure"),
+            banner=smtp.get("banner"),
+            timings=smtp.get("timings"),
+            quit_code=smtp.get("quit_code"),
+        )
+        if smtp.get("success"):
+            observations.append(
+                f"smtp: {smtp.get('banner_code')} {smtp.get('hostname')} in "
+                f"{(smtp.get('timings') or {}).get('banner')} ms, QUIT {smtp.get('quit_code')}"
+            )
+        else:
+            observations.append(f"smtp: {smtp.get('failure')}: {smtp.get('detail')}")
+    if delivery is not None:
+        mailbox = delivery.get("mailbox") or {}
+        ok = bool(delivery.get("success")) and bool(mailbox.get("removed"))
+        checks["delivery"] = {
+            "status": "ok" if ok else "critical",
+            "reason": (
+                f"test message {delivery.get('queue_id')} delivered to {mailbox.get('path')} in "
+                f"{mailbox.get('waited_seconds')} s and removed"
+            )
+            if ok
+            else f"delivery check failed: {delivery.get('failure')}: {delivery.get('detail')}",
+            "queue_id": delivery.get("queue_id"),
+            "waited_seconds": mailbox.get("waited_seconds"),
+        }
+        if delivery.get("queue_id"):
+            actions.append(
+                f"sent test message {delivery.get('queue_id')} (token {delivery.get('token')}) to "
+                f"{(delivery.get('would_send') or {}).get('rcpt_to') or 'root'}"
+            )
+        if mailbox.get("removed"):
+            actions.append(
+                f"removed that message from {mailbox.get('path')} ({mailbox.get('message_bytes')} bytes) "
+                f"after {mailbox.get('waited_seconds')} s"
+            )
+        elif delivery.get("queue_id"):
+            actions.append(f"the test message is NOT removed: {mailbox.get('error') or 'it did not arrive'}")
+    if not actions:
+        actions.append("none: the health check only read; it changed nothing on the host")
+    result_status = host_status(checks) if checks else "warning"
+    reasons = [f"{area}: {c.get('reason')}" for area, c in checks.items() if c.get("status") != "ok"]
+    if not checks:
+        reasons.append("no check ran (were all areas skipped by tags?)")
+    return {
+        "status": result_status,
+        "escalate": at_or_above(result_status, escalate_on),
+        "reasons": reasons,
+        "checks": checks,
+        "observations": [clean(o, 1024) for o in observations],
+        "actions": actions,
+    }
+
+
+def unreachable_result(message: str) -> dict:
+    return {
+        "status": "unreachable",
+        "escalate": True,
+        "reasons": [f"unreachable: {clean(message, 512)}"],
+        "checks": {},
+        "observations": [f"the host could not be reached: {clean(message, 512)}"],
+        "actions": ["none: the host was not reached"],
+    }
+
+
+def fleet(hosts: dict, run_id: str, started: str, finished: str, extra: dict | None = None) -> dict:
+    summary = {"total": len(hosts), "ok": 0, "warning": 0, "critical": 0, "unreachable": 0}
+    for result in hosts.values():
+        summary[result["status"]] = summary.get(result["status"], 0) + 1
+    data = {
+        "schema": SCHEMA,
+        "run_id": run_id,
+        "started": started,
+        "finished": finished,
+        "summary": summary,
+        "escalate": sorted(h for h, r in hosts.items() if r.get("escalate")),
+        "hosts": dict(sorted(hosts.items())),
+    }
+    if extra:
+        data.update(extra)
+    return data
+
+
+def _ordered(data: dict) -> list[tuple[str, dict]]:
+    return sorted(data["hosts"].items(), key=lambda kv: (-RANK.get(kv[1]["status"], 0), kv[0]))
+
+
+def render_markdown(data: dict) -> str:
+    s = data["summary"]
+    lines = [
+        f"# sendmail health check {data['run_id']}",
+        "",
+        f"Started {data['started']}, finished {data['finished']}. "
+        f"{s['total']} hosts: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
+        f"{s['unreachable']} unreachable.",
+        "",
+        "| host | status | escalate | reasons |",
+        "| --- | --- | --- | --- |",
+    ]
+    for host, r in _ordered(data):
+        reasons = "<br>".join(x.replace("|", "\\|") for x in r["reasons"]) or "-"
+        lines.append(f"| {host} | {r['status']} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
+    lines += ["", "## Observations and actions", ""]
+    for host, r in _ordered(data):
+        lines.append(f"### {host} ({r['status']})")
+        lines += [f"- {o}" for o in r["observations"]]
+        lines += [f"- action: {a}" for a in r["actions"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+COLOURS = {"ok": "#2e7d32", "warning": "#ed6c02", "critical": "#c62828", "unreachable": "#6a1b9a"}
+
+HTML_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>sendmail health check __RUN__</title>
+<style>
+body{font-family:sans-serif;margin:1.5em;color:#222}
+.cards{display:flex;gap:1em;margin:1em 0}
+.card{padding:.6em 1em;border-radius:6px;color:#fff;min-width:7em}
+table{border-collapse:collapse;width:100%}
+th,td{border:1px solid #ccc;padding:.35em .5em;vertical-align:top;text-align:left}
+th{background:#eee;cursor:pointer;user-select:none}
+td.status{color:#fff;font-weight:bold}
+ul{margin:.2em 0;padding-left:1.2em}
+details summary{cursor:pointer}
+</style></head><body>
+<h1>sendmail health check</h1>
+<p>Run <code>__RUN__</code>, started __STARTED__, finished __FINISHED__.</p>
+<div class="cards">__CARDS__</div>
+<table id="hosts"><thead><tr>
+<th data-k="0">host</th><th data-k="1">status</th><th data-k="2">escalate</th><th>reasons</th><th>observations and actions</th>
+</tr></thead><tbody>
+__ROWS__
+</tbody></table>
+<script>
+document.querySelectorAll('th[data-k]').forEach(function(th){th.addEventListener('click',function(){
+var k=+th.dataset.k,tb=document.querySelector('#hosts tbody'),rows=Array.from(tb.rows);
+var dir=th.dataset.dir==='asc'?-1:1;th.dataset.dir=dir===1?'asc':'desc';
+rows.sort(function(a,b){var x=a.cells[k].dataset.v||a.cells[k].textContent,y=b.cells[k].dataset.v||b.cells[k].textContent;
+return (x>y?1:x<y?-1:0)*dir;});rows.forEach(function(r){tb.appendChild(r);});});});
+</script>
+</body></html>
+"""
+
+
+def render_html(data: dict) -> str:
+    s = data["summary"]
+    cards = "".join(
+        f'<div class="card" style="background:{COLOURS.get(k, "#555")}"><b>{s.get(k, 0)}</b><br>{k}</div>'
+        for k in ("ok", "warning", "critical", "unreachable")
+    )
+    rows = []
+    for host, r in _ordered(data):
+        colour = COLOURS.get(r["status"], "#555")
+        reasons = "".join(f"<li>{html.escape(x)}</li>" for x in r["reasons"]) or "<li>-</li>"
+        details = "".join(f"<li>{html.escape(x)}</li>" for x in r["observations"])
+        details += "".join(f"<li><b>action:</b> {html.escape(x)}</li>" for x in r["actions"])
+        rows.append(
+            f'<tr class="host" data-host="{html.escape(host)}"><td>{html.escape(host)}</td>'
+            f'<td class="status" data-v="{RANK.get(r["status"], 0)}" style="background:{colour}">{html.escape(r["status"])}</td>'
+            f"<td>{'yes' if r['escalate'] else 'no'}</td><td><ul>{reasons}</ul></td>"
+            f"<td><details><summary>{len(r['observations'])} observation(s), {len(r['actions'])} action(s)</summary>"
+            f"<ul>{details}</ul></details></td></tr>"
+        )
+    return (
+        HTML_TEMPLATE.replace("__RUN__", html.escape(data["run_id"]))
+        .replace("__STARTED__", html.escape(data["started"]))
+        .replace("__FINISHED__", html.escape(data["finished"]))
+        .replace("__CARDS__", cards)
+        .replace("__ROWS__", "\n".join(rows))
+    )
+
+
+def render_junit(data: dict) -> str:
+    cases = []
+    failures = 0
+    for host, r in sorted(data["hosts"].items()):
+        checks = r["checks"] or {"reachability": {"status": r["status"], "reason": "; ".join(r["reasons"])}}
+        for area, check in checks.items():
+            name = quoteattr(f"{host}.{area}")
+            body = ""
+            status = check.get("status")
+            if status not in ("ok",):
+                failures += 1
+                body = (
+                    f"<failure type={quoteattr(str(status))} message={quoteattr(clean(check.get('reason'), 512))}>"
+                    f"{xml_escape(json.dumps(check, default=str)[:4000])}</failure>"
+                )
+            cases.append(f"  <testcase classname={quoteattr('sendmail.' + host)} name={name}>{body}</testcase>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<testsuite name="sendmail-healthcheck" tests="{len(cases)}" failures="{failures}" errors="0" '
+        f"timestamp={quoteattr(data['finished'])}>\n" + "\n".join(cases) + "\n</testsuite>\n"
+    )
+
+
+def summary_lines(data: dict) -> list[str]:
+    s = data["summary"]
+    lines = [
+        f"{s['total']} hosts: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
+        f"{s['unreachable']} unreachable"
+    ]
+    for host, r in _ordered(data):
+        if r["status"] != "ok":
+            lines.append(
+                f"{host}: {r['status'].upper()}{' (escalate)' if r['escalate'] else ''}: "
+                + ("; ".join(r["reasons"]) or "-")[:300]
+            )
+    return lines

@@ -1,0 +1,161 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, opsiface.sendmail developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fleet_report
+short_description: Write the health check's fleet report (JSON, Markdown, HTML, JUnit) on the controller
+version_added: 0.1.0
+description:
+  - Writes C(fleet.json), C(hosts/<host>.json), C(fleet.md), C(fleet.html) (self-contained, no external assets)
+    and C(junit.xml) into O(report_dir), and, with O(latest_link), a C(latest) symlink next to it.
+  - Meant to run once per play on the controller (C(run_once), C(delegate_to=localhost)); the role
+    M(opsiface.sendmail.health_check) calls it.
+  - Files are written to a temporary name and renamed, so a reader never sees half a report.
+author:
+  - opsiface.sendmail developers
+attributes:
+  check_mode:
+    support: full
+    details: The report describes the run, so it is written in check mode too; it changes no managed host.
+  diff_mode:
+    support: none
+  platform:
+    platforms: [posix]
+options:
+  hosts:
+    description: Inventory hostname to per-host object (from the P(opsiface.sendmail.sendmail_health#filter) filter).
+    type: dict
+    required: true
+  run_id:
+    description: The run's identifier.
+    type: str
+    required: true
+  started:
+    description: When the run started (ISO 8601).
+    type: str
+    required: true
+  report_dir:
+    description: The directory to write; created (0755) if missing.
+    type: path
+    required: true
+  latest_link:
+    description: Point a C(latest) symlink beside O(report_dir) at it.
+    type: bool
+    default: false
+  extra:
+    description: More top-level keys for C(fleet.json) (for example the play's options).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Write the fleet report
+  opsiface.sendmail.fleet_report:
+    hosts: "{{ results }}"
+    run_id: "{{ run_id }}"
+    started: "{{ started }}"
+    report_dir: ./reports/healthcheck-20261127T110000Z
+  run_once: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+report_dir:
+  description: Where the report is.
+  returned: always
+  type: str
+files:
+  description: The files written.
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: Counts of hosts by status, and C(total).
+  returned: always
+  type: dict
+  sample: {total: 3, ok: 1, warning: 1, critical: 1, unreachable: 0}
+escalate:
+  description: Hosts to escalate.
+  returned: always
+  type: list
+  elements: str
+lines:
+  description: A short fleet summary, one line per non-ok host.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import datetime
+import json
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "hosts": {"type": "dict", "required": True},
+            "run_id": {"type": "str", "required": True},
+            "started": {"type": "str", "required": True},
+            "report_dir": {"type": "path", "required": True},
+            "latest_link": {"type": "bool", "default": False},
+            "extra": {"type": "dict", "default": {}},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = _report.fleet(p["hosts"], p["run_id"], p["started"], finished, p["extra"])
+    report_dir = p["report_dir"]
+    try:
+        os.makedirs(os.path.join(report_dir, "hosts"), exist_ok=True)
+        files = []
+        for host, result in data["hosts"].items():
+            path = os.path.join(report_dir, "hosts", SAFE_NAME.sub("_", host) + ".json")
+            _write(path, json.dumps(dict(result, host=host), indent=2, sort_keys=True))
+            files.append(path)
+        for name, text in (
+            ("fleet.json", json.dumps(data, indent=2, sort_keys=False)),
+            ("fleet.md", _report.render_markdown(data)),
+            ("fleet.html", _report.render_html(data)),
+            ("junit.xml", _report.render_junit(data)),
+        ):
+            path = os.path.join(report_dir, name)
+            _write(path, text)
+            files.append(path)
+        if p["latest_link"]:
+            parent = os.path.dirname(os.path.abspath(report_dir))
+            link = os.path.join(parent, "latest")
+            tmp_link = f"{link}.tmp-{os.getpid()}"
+            os.symlink(os.path.basename(os.path.abspath(report_dir)), tmp_link)
+            os.replace(tmp_link, link)
+    except OSError as exc:
+        module.fail_json(msg=f"cannot write the report in {report_dir}: {exc.strerror}")
+    module.exit_json(
+        changed=True,
+        report_dir=os.path.abspath(report_dir),
+        files=files,
+        summary=data["summary"],
+        escalate=data["escalate"],
+        lines=_report.summary_lines(data),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The modules' own code paths through ansible-core's patch_module_args harness (no lab needed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.opsiface.sendmail.plugins.modules import sendmail_queue, sendmail_status, smtp_probe
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def run(module, args: dict, capsys) -> dict:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def queue_host(tmp_path):
+    """A cf whose QueueDirectory holds two captured Debian 12 messages."""
+    q = tmp_path / "mqueue"
+    q.mkdir()
+    shutil.copy(FIXTURES / "queue/debian12-8.17.1.9-qf-deferred-relay", q / "qf6ARAuis9000145")
+    (q / "df6ARAuis9000145").write_bytes(b"body\n")
+    shutil.copy(FIXTURES / "queue/debian12-8.17.1.9-hf-quarantined", q / "hf6ARAuis8000145")
+    (q / "df6ARAuis8000145").write_bytes(b"body\n")
+    cf = tmp_path / "sendmail.cf"
+    cf.write_text(f"O QueueDirectory={q}\nO PidFile={tmp_path}/sendmail.pid\n")
+    return {
+        "config_path": str(cf),
+        "submit_config_path": str(tmp_path / "absent-submit.cf"),
+        "sendmail_path": "/nonexistent/sendmail",
+        "queue": "mta",
+    }
+
+
+def test_queue_summary(queue_host, capsys):
+    out = run(sendmail_queue, queue_host, capsys)
+    mta = out["queues"]["mta"]
+    assert out["changed"] is False and mta["count"] == 1 and mta["quarantined"] == 1
+    assert mta["by_domain"] == {"b.example": 1}
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        ({"operation": "flush", "queue": "both"}, "acts on one queue"),
+        ({"operation": "list", "queue_ids": ["../../etc/passwd"]}, "not a queue ID"),
+        ({"operation": "hold", "queue": "mta"}, "needs a selection"),
+        ({"operation": "delete", "queue": "mta", "recipient_domain": "b.example"}, "explicit queue_ids"),
+        ({"operation": "hold", "queue": "mta", "queue_ids": ["6ARAuis9000145"], "reason": "x\r\ny"}, "CR, LF"),
+    ],
+    ids=["both-queues", "path-in-id", "hold-everything", "delete-by-filter", "reason-injection"],
+)
+def test_queue_refusals(queue_host, capsys, args, msg):
+    out = run(sendmail_queue, dict(queue_host, **args), capsys)
+    assert out["failed"] and msg in out["msg"]
+
+
+def test_queue_move_aside_check_mode_plans_only(queue_host, capsys, tmp_path, monkeypatch):
+    # This machine's /proc may show the lab's daemons; the unit under test is the module's plan.
+    monkeypatch.setattr(
+        sendmail_queue._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
+    )
+    out = run(sendmail_queue, dict(queue_host, operation="move_aside", _ansible_check_mode=True), capsys)
+    assert out["changed"] and out["moved"]["moved_to"].startswith(str(tmp_path / "mqueue.aside-"))
+    assert (tmp_path / "mqueue" / "qf6ARAuis9000145").exists()
+
+
+def test_status_syslog_area_over_rhel_capture(tmp_path, capsys):
+    log = tmp_path / "maillog"
+    log.write_bytes((FIXTURES / "rhel9-8.16-maillog.txt").read_bytes())
+    out = run(
+        sendmail_status,
+        {
+            "areas": ["syslog"],
+            "log_paths": [str(log)],
+            "since_minutes": 60 * 24 * 366 * 2,
+            "config_path": str(tmp_path / "none.cf"),
+        },
+        capsys,
+    )
+    assert out["changed"] is False and out["syslog"]["syserr"] == 1
+    assert out["checks"]["syslog"]["status"] == "warning"
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (
+            {"send": True, "rcpt_to": "x@elsewhere.example", "expect_hostname": "mx01.lab.test"},
+            "allow_remote_recipient",
+        ),
+        ({"helo": "a\r\nMAIL FROM:<x>"}, "must not contain CR"),
+        ({"verify_mailbox": True}, "needs send=true"),
+    ],
+    ids=["relay-refused", "helo-injection", "verify-without-send"],
+)
+def test_probe_refusals(capsys, args, msg):
+    out = run(smtp_probe, dict(args, port=1, sendmail_path="/nonexistent/sendmail"), capsys)
+    assert out["failed"] and msg in out["msg"]
+
+
+def test_probe_check_mode_sends_nothing(capsys):
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    seen = []
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(b"220 mx01.lab.test ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2\r\n")
+            f = conn.makefile("rb")
+            for line in f:
+                seen.append(line.strip())
+                if line.startswith(b"EHLO"):
+                    conn.sendall(b"250-mx01.lab.test Hello\r\n250 HELP\r\n")
+                elif line.startswith(b"QUIT"):
+                    conn.sendall(b"221 2.0.0 mx01.lab.test closing connection\r\n")
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    out = run(
+        smtp_probe,
+        {"port": srv.getsockname()[1], "send": True, "expect_hostname": "mx01.lab.test", "_ansible_check_mode": True},
+        capsys,
+    )
+    srv.close()
+    assert out["success"] and out["changed"] is False and out["would_send"]["rcpt_to"] == "root"
+    assert [s.split()[0] for s in seen] == [b"EHLO", b"QUIT"]
