@@ -47,9 +47,15 @@ lab-down:
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(PYTHON) lab/lab.py down; fi
 
 # --- The main job on a 3-host lab -------------------------------------------
+# mx01 healthy, mx02 with its daemon stopped, mx03 with a deferred backlog.
 demo: lab-image venv
+	$(PYTHON) lab/lab.py down
 	$(PYTHON) lab/lab.py up --count 3
-	$(BIN)/ansible-playbook -i lab/inventory.ini playbooks/ping.yml
+	$(PYTHON) lab/lab.py fault mx02 service-stop
+	$(PYTHON) lab/lab.py fault mx03 backlog --count 40 --age-hours 6 --domains slow.example,gone.example
+	$(BIN)/ansible-playbook -i lab/inventory.ini playbooks/healthcheck.yml -e health_check_fail_on=never
+	@echo; cat reports/latest/fleet.md | head -n 20
+	@echo; echo "demo: the full report is in $$(readlink -f reports/latest) (fleet.md, fleet.html, fleet.json, junit.xml)"
 
 # --- Tests ------------------------------------------------------------------
 # Integration tests start their own hosts (prefix "it") and remove them at the

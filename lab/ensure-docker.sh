@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure this Debian machine can run the lab: the Docker engine and
-# debootstrap installed, dockerd running. Safe to run again; prints what it does.
+# Make sure this Debian machine can run the lab and its tests: the Docker
+# engine, debootstrap and chromium installed, dockerd running. Safe to run again; prints what it does.
 # Needs root (apt-get, dockerd). No systemd is assumed: dockerd is started in
 # its own session and we wait for its socket.
 set -euo pipefail
@@ -10,6 +10,8 @@ say() { printf 'lab: %s\n' "$*"; }
 need_pkgs=()
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
+# Headless Chromium renders the HTML fleet report in the tests.
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     say "installing ${need_pkgs[*]} from Debian's packages"
     export DEBIAN_FRONTEND=noninteractive

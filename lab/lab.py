@@ -234,6 +234,12 @@ def up(count: int, prefix: str, inventory: Path) -> list[str]:
                 "127.0.0.1",
                 "-p",
                 "127.0.0.1::25",
+                # The queues on a real file system (a volume), as on a mail server, not on the
+                # container's overlay: listing and opening 10^5 files behaves as in production.
+                "-v",
+                "/var/spool/mqueue",
+                "-v",
+                "/var/spool/mqueue-client",
                 tag,
             ]
         )
@@ -305,6 +311,9 @@ def fault(host: str, kind: str, args: argparse.Namespace) -> None:
             raise SystemExit(f"lab: {host} has no listener PID to kill")
         dexec(host, "kill", "-9", str(pid))
         say(f"{host}: listener {pid} killed with SIGKILL (PidFile left stale)")
+    elif kind == "service-stop":
+        dexec(host, "/etc/init.d/sendmail", "stop")
+        say(f"{host}: sendmail stopped with /etc/init.d/sendmail stop")
     elif kind == "stop":
         if pid is None:
             raise SystemExit(f"lab: {host} has no listener PID to stop")
@@ -383,14 +392,15 @@ def main(argv: list[str] | None = None) -> int:
         "fault",
         help="inject a fault",
         description=(
-            "kill: SIGKILL the listener (stale PidFile). stop: SIGSTOP it (hung daemon). cont: SIGCONT. "
+            "kill: SIGKILL the listener (stale PidFile). service-stop: /etc/init.d/sendmail stop. "
+            "stop: SIGSTOP the listener (hung daemon). cont: SIGCONT. "
             "backlog: N messages for remote domains, deferred by the refusing smart host, aged. "
             "syslog-missing: stop rsyslogd and remove mail.log and syslog. broken-cf: append a garbage line to "
             "sendmail.cf. heal: undo all of these (the backlog stays)."
         ),
     )
     p_fault.add_argument("host")
-    p_fault.add_argument("kind", choices=["kill", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "heal"])
+    p_fault.add_argument("kind", choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "heal"])
     p_fault.add_argument("--count", type=int, default=20, help="backlog: messages")
     p_fault.add_argument("--age-hours", type=float, default=0.0, help="backlog: age of the messages")
     p_fault.add_argument("--domains", default="remote.example", help="backlog: comma-separated recipient domains")

@@ -58,7 +58,7 @@ class QueueFile:
 def split_name(name: str) -> tuple[str, str] | None:
     """'qf6ARAuis9000145' -> ('qf', '6ARAuis9000145'); None if not a queue file name."""
     kind, qid = name[:2], name[2:]
-    if kind in KINDS and QUEUE_ID.match(qid):
+    if kind in KINDS and 8 <= len(qid) <= 20 and qid.isascii() and qid.isalnum():
         return kind, qid
     return None
 
@@ -208,51 +208,206 @@ class QueueSummary:
         return asdict(self)
 
 
-# A message as the summary needs it: (created, attempts, qf size, recipient domains, reason class, complete).
-Record = tuple
-
-
 def file_key(name: str, inode: int) -> int:
     """Identity of one version of a queue file. sendmail rewrites a qf through a tf and a rename,
     so a changed message always has a new inode: (name, inode) never names two contents."""
-    return ((inode & 0xFFFFFFFF) << 32) | zlib.crc32(name.encode("ascii", "replace"))
+    return ((inode & 0x7FFFFFFF) << 32) | zlib.crc32(name.encode("ascii", "replace"))
 
 
-def record_of(qf: QueueFile, size: int) -> Record:
-    domains = tuple(recipient_domain(r) for r in qf.recipients) or ("(none)",)
-    return (qf.created, qf.attempts, size, domains, reason_class(qf.reason), qf.complete)
+NO_TIME = 2**62  # "no T line" in the created column (sorts after every real time)
+
+
+class _Columns:
+    """Per-message records in columns (arrays), cheap to store, load and aggregate.
+
+    Columns: key, created, attempts, size, domain-set index, reason index, complete,
+    and the queue IDs. Domain sets and reasons are interned in two tables.
+    """
+
+    def __init__(self) -> None:
+        self.key = array("q")
+        self.created = array("q")
+        self.attempts = array("l")
+        self.size = array("q")
+        self.dom = array("l")
+        self.reason = array("l")
+        self.complete = bytearray()
+        self.qid: list[str] = []
+        self.dom_sets: list[tuple] = []
+        self.reasons: list[str] = []
+        self._dom_index: dict[tuple, int] = {}
+        self._reason_index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    def _intern(self, table: list, index: dict, value) -> int:
+        found = index.get(value)
+        if found is None:
+            found = index[value] = len(table)
+            table.append(value)
+        return found
+
+    def add(
+        self,
+        key: int,
+        qid: str,
+        created: int | None,
+        attempts: int,
+        size: int,
+        domains: tuple,
+        reason: str,
+        complete: bool,
+    ) -> None:
+        self.key.append(key)
+        self.qid.append(qid)
+        self.created.append(NO_TIME if created is None else created)
+        self.attempts.append(min(attempts, 2**31 - 1))
+        self.size.append(size)
+        self.dom.append(self._intern(self.dom_sets, self._dom_index, domains))
+        self.reason.append(self._intern(self.reasons, self._reason_index, reason))
+        self.complete.append(1 if complete else 0)
+
+    def copy_row(self, other: _Columns, i: int) -> None:
+        self.add(
+            other.key[i],
+            other.qid[i],
+            None if other.created[i] == NO_TIME else other.created[i],
+            other.attempts[i],
+            other.size[i],
+            other.dom_sets[other.dom[i]],
+            other.reasons[other.reason[i]],
+            bool(other.complete[i]),
+        )
+
+    def take(self, rows: array) -> _Columns:
+        """A new _Columns with these rows (C-level gathers; the string tables are shared)."""
+        new = _Columns()
+        for name in ("key", "created", "attempts", "size", "dom", "reason"):
+            column = getattr(self, name)
+            setattr(new, name, array(column.typecode, map(column.__getitem__, rows)))
+        new.complete = bytearray(map(self.complete.__getitem__, rows))
+        new.qid = list(map(self.qid.__getitem__, rows))
+        new.dom_sets, new.reasons = self.dom_sets, self.reasons
+        new._dom_index, new._reason_index = self._dom_index, self._reason_index
+        return new
+
+    def dump(self) -> dict:
+        return {
+            "key": self.key.tobytes(),
+            "created": self.created.tobytes(),
+            "attempts": self.attempts.tobytes(),
+            "size": self.size.tobytes(),
+            "dom": self.dom.tobytes(),
+            "reason": self.reason.tobytes(),
+            "complete": bytes(self.complete),
+            "qid": self.qid,
+            "dom_sets": self.dom_sets,
+            "reasons": self.reasons,
+        }
+
+    @classmethod
+    def load(cls, data: dict) -> _Columns:
+        cols = cls()
+        for name in ("key", "created", "attempts", "size", "dom", "reason"):
+            getattr(cols, name).frombytes(data[name])
+        cols.complete = bytearray(data["complete"])
+        cols.qid = list(data["qid"])
+        cols.dom_sets = [tuple(d) for d in data["dom_sets"]]
+        cols.reasons = list(data["reasons"])
+        cols._dom_index = {d: i for i, d in enumerate(cols.dom_sets)}
+        cols._reason_index = {r: i for i, r in enumerate(cols.reasons)}
+        n = len(cols.key)
+        if not all(
+            len(getattr(cols, c)) == n for c in ("created", "attempts", "size", "dom", "reason", "complete", "qid")
+        ):
+            raise ValueError("cache columns differ in length")
+        if (cols.dom and max(cols.dom) >= len(cols.dom_sets)) or (
+            cols.reason and max(cols.reason) >= len(cols.reasons)
+        ):
+            raise ValueError("cache index out of range")
+        return cols
+
+
+class _Aggregate:
+    """The same interface as _Columns, kept as running totals: flat memory for queues too large to cache."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.size = 0
+        self.oldest: int | None = None
+        self.oldest_qid: str | None = None
+        self.max_attempts = 0
+        self.domains: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def add(
+        self,
+        key: int,
+        qid: str,
+        created: int | None,
+        attempts: int,
+        size: int,
+        domains: tuple,
+        reason: str,
+        complete: bool,
+    ) -> None:
+        self.count += 1
+        self.size += size
+        if created is not None and (self.oldest is None or created < self.oldest):
+            self.oldest, self.oldest_qid = created, qid
+        if attempts > self.max_attempts:
+            self.max_attempts = attempts
+        for domain in domains:
+            self.domains[domain] += 1
+        self.reasons[reason] += 1
+
+    def copy_row(self, other: _Columns, i: int) -> None:
+        _Columns.copy_row(self, other, i)  # type: ignore[arg-type]
+
+    @classmethod
+    def of(cls, cols: _Columns) -> _Aggregate:
+        agg = cls()
+        for i in range(len(cols)):
+            agg.copy_row(cols, i)
+        return agg
 
 
 class _Scan:
-    """Aggregates one queue (several directories) without keeping per-message objects.
+    """One queue (several directories), aggregated without per-message objects.
 
-    With a *cache* (file key -> Record or df size) from an earlier scan, files
-    whose name and inode are unchanged are not opened again.
+    With the columns of an earlier scan, a qf whose (name, inode) is unchanged is
+    not opened again, and a df's size is not asked for again.
     """
 
     def __init__(
         self,
         path: str,
         now: float,
-        top: int,
         example_limit: int,
         stale_tf_seconds: int,
-        cache: dict | None = None,
+        old: _Columns | None = None,
+        old_df: dict[str, int] | None = None,
         keep: int = 0,
     ) -> None:
         self.summary = QueueSummary(path=path)
         self.now = now
-        self.top = top
         self.example_limit = example_limit
         self.stale_tf_seconds = stale_tf_seconds
-        self.domains: Counter[str] = Counter()
-        self.reasons: Counter[str] = Counter()
         self.anomalies: Counter[str] = Counter()
         self.control_ids: set[int] = set()
         self.data_ids = array("q")
-        self.old_cache = cache or {}
+        self.old = old or _Columns()
+        self.old_index = dict(zip(self.old.key, range(len(self.old.key)), strict=True))
+        self.old_df = old_df or {}
         self.keep = keep
-        self.new_cache: dict[int, object] | None = {} if keep else None
+        self.kept = array("l")  # rows of the old columns still in the queue
+        self.cols: _Columns | _Aggregate = _Columns() if keep else _Aggregate()  # messages read this time
+        self.df: dict[str, int] | None = {} if keep else None
+        self.df_total = 0
         self.reads = 0
         self.cache_hits = 0
 
@@ -264,133 +419,176 @@ class _Scan:
                 example["detail"] = clean(detail, 256)
             self.summary.anomaly_examples.append(example)
 
-    def remember(self, key: int, value: object) -> None:
-        if self.new_cache is not None:
-            if len(self.new_cache) < self.keep:
-                self.new_cache[key] = value
-            else:
-                self.new_cache = None  # too large to cache: stay in flat memory
-
-    def message(self, qid: str, record: Record) -> None:
-        created, attempts, size, domains, reason, _complete = record
-        s = self.summary
-        s.count += 1
-        s.size_bytes += size
-        if created is not None:
-            age = int(self.now - created)
-            if s.oldest_age_seconds is None or age > s.oldest_age_seconds:
-                s.oldest_age_seconds = age
-                s.oldest_queue_id = qid
-        if attempts > s.max_attempts:
-            s.max_attempts = attempts
-        for domain in domains:
-            self.domains[domain] += 1
-        self.reasons[reason] += 1
-
-    def entry(self, directory: str, entry: os.DirEntry) -> None:
-        parts = split_name(entry.name)
-        if parts is None:
-            return
-        kind, qid = parts
-        try:
-            regular = entry.is_file(follow_symlinks=False)
-        except OSError:
-            regular = False
-        if not regular:
-            path = os.path.join(directory, entry.name)
-            self.anomaly("not_regular", path, "symlink" if entry.is_symlink() else "not a regular file")
-            return
-        id_key = hash(qid)
-        if kind == "df":
-            self.data_ids.append(id_key)
-            key = file_key(entry.name, entry.inode())
-            size = self.old_cache.get(key)
-            if size is None:
+    def directory(self, directory: str) -> None:
+        """Scan one directory (raises OSError if it cannot be listed)."""
+        old_index = self.old_index
+        old_df = self.old_df
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                kind = name[:2]
+                if kind not in KINDS:
+                    continue
+                qid = name[2:]
+                if not (8 <= len(qid) <= 20 and qid.isascii() and qid.isalnum()):
+                    continue
                 try:
-                    size = entry.stat(follow_symlinks=False).st_size
+                    regular = entry.is_file(follow_symlinks=False)
                 except OSError:
-                    return
-            self.remember(key, size)
-            self.summary.size_bytes += size
+                    regular = False
+                if not regular:
+                    path = os.path.join(directory, name)
+                    self.anomaly("not_regular", path, "symlink" if entry.is_symlink() else "not a regular file")
+                    continue
+                if kind == "qf":
+                    self.control_ids.add(hash(qid))
+                    key = file_key(name, entry.inode())
+                    i = old_index.get(key)
+                    if self.df is not None and len(self.kept) + len(self.cols) >= self.keep:
+                        self.drop_columns()
+                    if i is not None:
+                        self.cache_hits += 1
+                        if self.df is not None:
+                            self.kept.append(i)
+                        else:
+                            self.cols.copy_row(self.old, i)
+                        if not self.old.complete[i]:
+                            self.anomaly("truncated_qf", os.path.join(directory, name), "no terminating '.' line")
+                    else:
+                        self.read_qf(directory, name, qid, key)
+                elif kind == "df":
+                    # A df is written once and never changed, so its name alone identifies its size.
+                    self.data_ids.append(hash(qid))
+                    key = name
+                    size = old_df.get(key)
+                    if size is None:
+                        try:
+                            size = entry.stat(follow_symlinks=False).st_size
+                        except OSError:
+                            continue
+                    self.df_total += size
+                    if self.df is not None:
+                        self.df[key] = size
+                else:
+                    self.other(directory, entry, kind, qid)
+
+    def drop_columns(self) -> None:
+        """Too many messages to cache: fold what was kept into running totals and go on in flat memory."""
+        agg = _Aggregate.of(self.old.take(self.kept))
+        for i in range(len(self.cols)):
+            agg.copy_row(self.cols, i)  # type: ignore[arg-type]
+        self.cols, self.df, self.kept = agg, None, array("l")
+
+    def merged(self) -> _Columns | _Aggregate:
+        """All messages: the old rows still present, then the ones read this time."""
+        if isinstance(self.cols, _Aggregate):
+            return self.cols
+        if len(self.kept) == len(self.old) and not len(self.cols):
+            return self.old  # nothing changed
+        cols = self.old.take(self.kept)
+        for i in range(len(self.cols)):
+            cols.copy_row(self.cols, i)
+        return cols
+
+    def read_qf(self, directory: str, name: str, qid: str, key: int) -> None:
+        path = os.path.join(directory, name)
+        data, size, problem = read_regular(path)
+        self.reads += 1
+        if data is None:
+            if problem != "vanished":
+                self.anomaly("unreadable", path, problem)
             return
+        if not data:
+            self.anomaly("zero_length_qf", path)
+            return
+        qf = parse_qf(data, qid)
+        complete = qf.complete or size > len(data)  # not all read: the end was not seen
+        if not complete:
+            self.anomaly("truncated_qf", path, "; ".join(qf.problems))
+        domains = tuple(recipient_domain(r) for r in qf.recipients) or ("(none)",)
+        self.cols.add(key, qid, qf.created, qf.attempts, size, domains, reason_class(qf.reason), complete)
+
+    def other(self, directory: str, entry: os.DirEntry, kind: str, qid: str) -> None:
         if kind == "xf":
             return  # a transcript does not own a df
-        self.control_ids.add(id_key)
+        self.control_ids.add(hash(qid))
         path = os.path.join(directory, entry.name)
-        if kind == "Qf":
+        if kind == "hf":
+            self.summary.quarantined += 1
+        elif kind == "Qf":
             self.anomaly("lost_qf", path, "sendmail set this control file aside as unusable")
-            return
-        if kind == "tf":
+        elif kind == "tf":
             try:
                 age = self.now - entry.stat(follow_symlinks=False).st_mtime
             except OSError:
                 return
             if age > self.stale_tf_seconds:
                 self.anomaly("stale_tf", path, f"{int(age)} s old")
-            return
-        if kind == "hf":
-            self.summary.quarantined += 1
-            return
-        key = file_key(entry.name, entry.inode())
-        record = self.old_cache.get(key)
-        if record is None:
-            data, size, problem = read_regular(path)
-            self.reads += 1
-            if data is None:
-                if problem != "vanished":
-                    self.anomaly("unreadable", path, problem)
-                return
-            if not data:
-                self.anomaly("zero_length_qf", path)
-                return
-            qf = parse_qf(data, qid, kind)
-            record = record_of(qf, size)
-            if not qf.complete and size <= len(data):
-                self.anomaly("truncated_qf", path, "; ".join(qf.problems))
-        else:
-            self.cache_hits += 1
-            if not record[5]:
-                self.anomaly("truncated_qf", path, "truncated (no terminating '.' line)")
-        self.remember(key, record)
-        self.message(qid, record)
 
-    def finish(self) -> QueueSummary:
-        orphans = [k for k in self.data_ids if k not in self.control_ids]
-        if orphans:
-            self.anomalies["orphan_df"] += len(orphans)
+    def finish(self, top: int) -> QueueSummary:
         s = self.summary
-        s.by_domain = dict(self.domains.most_common(self.top))
-        s.by_reason = dict(self.reasons.most_common(self.top))
+        cols = self.cols = self.merged()
+        s.count = len(cols)
+        if isinstance(cols, _Aggregate):
+            s.size_bytes = cols.size + self.df_total
+            if cols.oldest is not None:
+                s.oldest_age_seconds = int(self.now - cols.oldest)
+                s.oldest_queue_id = cols.oldest_qid
+            s.max_attempts = cols.max_attempts
+            domains, reasons = cols.domains, cols.reasons
+        else:
+            s.size_bytes = sum(cols.size) + self.df_total
+            if s.count:
+                oldest = min(cols.created)
+                if oldest != NO_TIME:
+                    s.oldest_age_seconds = int(self.now - oldest)
+                    s.oldest_queue_id = cols.qid[cols.created.index(oldest)]
+                s.max_attempts = max(cols.attempts)
+            domains = Counter()
+            for index, n in Counter(cols.dom).items():
+                for domain in cols.dom_sets[index]:
+                    domains[domain] += n
+            reasons = Counter()
+            for index, n in Counter(cols.reason).items():
+                reasons[cols.reasons[index]] += n
+        s.by_domain = dict(domains.most_common(top))
+        s.by_reason = dict(reasons.most_common(top))
+        orphans = sum(1 for k in self.data_ids if k not in self.control_ids)
+        if orphans:
+            self.anomalies["orphan_df"] += orphans
         s.anomalies = dict(self.anomalies)
         return s
 
 
-CACHE_VERSION = 1
+CACHE_VERSION = 3
 
 
-def load_cache(path: str, queue_dirs: list[str]) -> dict:
-    """An earlier scan's file records, if *path* is a root-only regular file of ours; else empty."""
+def load_cache(path: str, queue_dirs: list[str]) -> tuple[_Columns | None, dict]:
+    """An earlier scan's columns and df sizes, if *path* is a root-only regular file of ours."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return {}
+        return None, {}
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            return {}
+            return None, {}
         with os.fdopen(os.dup(fd), "rb") as fh:
             data = marshal.load(fh)
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
+        if not isinstance(data, dict) or data.get("v") != CACHE_VERSION or data.get("dirs") != list(queue_dirs):
+            return None, {}
+        df_sizes = array("q")
+        df_sizes.frombytes(data["df_size"])
+        if len(df_sizes) != len(data["df_name"]):
+            raise ValueError("cache df columns differ in length")
+        return _Columns.load(data["qf"]), dict(zip(data["df_name"], df_sizes, strict=True))
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return None, {}
     finally:
         os.close(fd)
-    if not isinstance(data, dict) or data.get("v") != CACHE_VERSION or data.get("dirs") != list(queue_dirs):
-        return {}
-    entries = data.get("entries")
-    return entries if isinstance(entries, dict) else {}
 
 
-def save_cache(path: str, queue_dirs: list[str], entries: dict) -> str | None:
+def save_cache(path: str, queue_dirs: list[str], cols: _Columns, df: dict[str, int]) -> str | None:
     """Write the cache atomically, 0600, in a 0700 directory that is not a symlink. Returns a problem or None."""
     directory = os.path.dirname(path)
     try:
@@ -401,7 +599,16 @@ def save_cache(path: str, queue_dirs: list[str], entries: dict) -> str | None:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".queue-cache-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                marshal.dump({"v": CACHE_VERSION, "dirs": list(queue_dirs), "entries": entries}, fh)
+                marshal.dump(
+                    {
+                        "v": CACHE_VERSION,
+                        "dirs": list(queue_dirs),
+                        "qf": cols.dump(),
+                        "df_name": list(df.keys()),
+                        "df_size": array("q", df.values()).tobytes(),
+                    },
+                    fh,
+                )
             os.replace(tmp, path)
         except BaseException:
             os.unlink(tmp)
@@ -428,28 +635,27 @@ def scan_queue(
     """Summarise one queue (its directories). Raises QueueError if no directory can be listed.
 
     With *cache_dir*, files unchanged since the last scan (same name and inode) are
-    not read again; the cache holds at most *cache_max_entries* files, and a
-    larger queue is scanned in flat memory without it.
+    not read again. A queue of more than *cache_max_entries* messages is scanned
+    without a cache.
     """
     cache_file = cache_path_for(cache_dir, queue_dirs) if cache_dir else None
-    old = load_cache(cache_file, queue_dirs) if cache_file else {}
+    old, old_df = load_cache(cache_file, queue_dirs) if cache_file else (None, {})
     scan = _Scan(
         queue_dirs[0] if queue_dirs else "",
         now,
-        top,
         example_limit,
         stale_tf_seconds,
-        cache=old,
+        old,
+        old_df,
         keep=cache_max_entries if cache_file else 0,
     )
+    del old, old_df
     listed = 0
     errors = []
     for qdir in queue_dirs:
         for directory in _leaf_dirs(qdir):
             try:
-                with os.scandir(directory) as entries:
-                    for entry in entries:
-                        scan.entry(directory, entry)
+                scan.directory(directory)
                 listed += 1
                 scan.summary.directories.append(directory)
             except FileNotFoundError:
@@ -460,12 +666,14 @@ def scan_queue(
                 errors.append(f"{directory}: permission denied")
     if listed == 0:
         raise QueueError("; ".join(errors) or "no queue directory given")
-    del old
-    summary = scan.finish()
+    summary = scan.finish(top)
     summary.files_read = scan.reads
     summary.cache = {"file": cache_file, "hits": scan.cache_hits, "written": False}
-    if cache_file and write_cache and scan.new_cache is not None:
-        problem = save_cache(cache_file, queue_dirs, scan.new_cache)
+    # Nothing read and nothing gone: the cache on disk is still exact; leave it.
+    cacheable = isinstance(scan.cols, _Columns) and scan.df is not None
+    unchanged = cacheable and scan.reads == 0 and len(scan.cols) == len(scan.old) and len(scan.df) == len(scan.old_df)
+    if cache_file and write_cache and cacheable and not unchanged:
+        problem = save_cache(cache_file, queue_dirs, scan.cols, scan.df)
         summary.cache["written"] = problem is None
         if problem:
             summary.cache["problem"] = problem

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAB = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", "it"]
 OUTPUT = ROOT / "tests" / "output"
 INVENTORY = OUTPUT / "inventory.ini"
-HOSTS = int(os.environ.get("IT_HOSTS", "4"))
+HOSTS = int(os.environ.get("IT_HOSTS", "6"))
 VENV_BIN = ROOT / ".venv" / "bin"
 
 
