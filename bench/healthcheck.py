@@ -53,8 +53,16 @@ def main() -> int:
         for n in sizes:
             limit = ",".join(f"hb{i:02d}" for i in range(1, n + 1))
             ping = [str(VENV_BIN / "ansible"), "-i", str(INVENTORY), limit, "-m", "ansible.builtin.ping"]
-            check = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), "playbooks/healthcheck.yml",
-                     "--limit", limit, "-e", f"sendmail_report_dir={RESULTS / 'hb-report'}"]
+            check = [
+                str(VENV_BIN / "ansible-playbook"),
+                "-i",
+                str(INVENTORY),
+                "playbooks/healthcheck.yml",
+                "--limit",
+                limit,
+                "-e",
+                f"sendmail_report_dir={RESULTS / 'hb-report'}",
+            ]
             timed(check, env)  # warm-up: first AnsiballZ build, queue caches
             base, ours = [], []
             for _ in range(args.rounds):

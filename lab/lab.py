@@ -400,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     p_fault.add_argument("host")
-    p_fault.add_argument("kind", choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "heal"])
+    p_fault.add_argument(
+        "kind", choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "heal"]
+    )
     p_fault.add_argument("--count", type=int, default=20, help="backlog: messages")
     p_fault.add_argument("--age-hours", type=float, default=0.0, help="backlog: age of the messages")
     p_fault.add_argument("--domains", default="remote.example", help="backlog: comma-separated recipient domains")

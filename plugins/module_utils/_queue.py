@@ -173,6 +173,14 @@ def read_regular(path: str, limit: int = READ_LIMIT) -> tuple[bytes | None, int,
     except FileNotFoundError:
         return None, 0, "vanished"
     except OSError as exc:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if stat.S_ISLNK(mode):
+            return None, 0, "symlink"
+        if not stat.S_ISREG(mode):
+            return None, 0, "not a regular file"  # a socket, device, ... (a FIFO opens, non-blocking)
         return None, 0, f"cannot open: {exc.strerror}"
     try:
         st = os.fstat(fd)
@@ -448,16 +456,9 @@ class _Scan:
                 name = entry.name
                 kind = name[:2]
                 if kind in _QF_DF:
-                    try:
-                        regular = entry.is_file(follow_symlinks=False)
-                    except OSError:
-                        regular = False
-                    if not regular:
-                        if _valid_id(name[2:]):
-                            path = os.path.join(directory, name)
-                            what = "symlink" if entry.is_symlink() else "not a regular file"
-                            self.anomaly("not_regular", path, what)
-                    elif kind == "qf":
+                    # No is_file() here: a qf that is read is opened O_NOFOLLOW|O_NONBLOCK and
+                    # fstat-checked, a df that is sized is lstat-checked; both report the rest.
+                    if kind == "qf":
                         q_names.append(name)
                         q_inodes.append(entry.inode())
                     else:
@@ -502,10 +503,16 @@ class _Scan:
         sizes = list(map(self.old_df.get, d_names))
         for i, size in enumerate(sizes):
             if size is None:
+                path = os.path.join(directory, d_names[i])
+                sizes[i] = 0
                 try:
-                    sizes[i] = os.stat(os.path.join(directory, d_names[i]), follow_symlinks=False).st_size
+                    st = os.lstat(path)
                 except OSError:
-                    sizes[i] = 0
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    sizes[i] = st.st_size
+                else:
+                    self.anomaly("not_regular", path, "symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file")
         self.df_total += sum(sizes)
         if self.df is not None:
             self.df.update(zip(d_names, sizes, strict=True))
@@ -533,7 +540,9 @@ class _Scan:
         data, size, problem = read_regular(path)
         self.reads += 1
         if data is None:
-            if problem != "vanished":
+            if problem == "not a regular file" or problem == "symlink":
+                self.anomaly("not_regular", path, problem)
+            elif problem != "vanished":
                 self.anomaly("unreadable", path, problem)
             return
         if not data:

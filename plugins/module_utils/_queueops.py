@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import stat
 import time
 
@@ -125,6 +126,37 @@ def _lock(fd: int) -> bool:
     return True
 
 
+def _copy_to_trash(paths: list[str], target: str) -> None:
+    """Put a copy of every file of one message in *target* (hard link on the same file
+    system, else a synced copy) before any original is removed. On failure, the copies
+    made so far are removed again and the originals are untouched."""
+    made: list[str] = []
+    try:
+        for path in paths:
+            dest = os.path.join(target, os.path.basename(path))
+            try:
+                os.link(path, dest, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                tmp = dest + ".partial"
+                made.append(tmp)
+                shutil.copyfile(path, tmp, follow_symlinks=False)
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, 0o600)
+                os.rename(tmp, dest)
+                made.remove(tmp)
+            made.append(dest)
+    except OSError:
+        for done in made:
+            try:
+                os.unlink(done)
+            except OSError:
+                pass
+        raise
+
+
 def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, check_mode: bool) -> dict:
     """Delete (move to *trash_dir*, or unlink when None) messages that are not locked by sendmail."""
     wanted = set(queue_ids)
@@ -170,15 +202,16 @@ def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, c
             if check_mode:
                 done.append(qid)
                 continue
-            # Control file first: once it is gone sendmail cannot pick the message up.
-            for kind in ("qf", "hf", "Qf", "tf", "df", "xf"):
-                path = kinds.get(kind)
-                if path is None:
-                    continue
+            paths = [kinds[k] for k in ("qf", "hf", "Qf", "tf", "df", "xf") if k in kinds]
+            try:
                 if target:
-                    os.rename(path, os.path.join(target, os.path.basename(path)))
-                else:
+                    _copy_to_trash(paths, target)
+                # Control file first: once it is gone sendmail cannot pick the message up.
+                for path in paths:
                     os.unlink(path)
+            except OSError as exc:
+                errors.append(f"{qid}: {exc.strerror or exc}; the message was left in the queue")
+                continue
             done.append(qid)
         finally:
             os.close(fd)

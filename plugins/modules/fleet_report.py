@@ -38,7 +38,8 @@ options:
     type: str
     required: true
   report_dir:
-    description: The directory to write; created (0755) if missing.
+    description: The directory to write; created if missing. A relative path is taken from the working directory of
+      C(ansible-playbook) (the module runs on the controller).
     type: path
     required: true
   latest_link:
@@ -122,7 +123,7 @@ def main() -> None:
     p = module.params
     finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     data = _report.fleet(p["hosts"], p["run_id"], p["started"], finished, p["extra"])
-    report_dir = p["report_dir"]
+    report_dir = os.path.abspath(p["report_dir"])  # relative to the controller's working directory
     try:
         os.makedirs(os.path.join(report_dir, "hosts"), exist_ok=True)
         files = []

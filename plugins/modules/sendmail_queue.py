@@ -341,6 +341,10 @@ def main() -> None:
         except (_queue.QueueError, OSError) as exc:
             module.fail_json(msg=str(exc))
         result["changed"] = bool(result["deleted"]["deleted"])
+        if result["deleted"]["errors"]:
+            module.fail_json(
+                msg="some messages could not be deleted: " + "; ".join(result["deleted"]["errors"]), **result
+            )
     if module._diff:
         after, _ = _queue.list_messages(
             dirs[queue_name],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tarfile
 
@@ -13,6 +14,7 @@ def test_build_install_and_run_installed_playbook(lab, tmp_path):
     # Only the installed copy may be found: no checkout ansible.cfg, no .collections link.
     env.pop("ANSIBLE_CONFIG", None)
     env["ANSIBLE_COLLECTIONS_PATH"] = str(tmp_path / "collections")
+    env["PWD"] = str(tmp_path)  # what a shell sets: the default report goes under $PWD/reports
     build = subprocess.run(
         [str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--force", "--output-path", str(tmp_path), str(ROOT)],
         env=env,
@@ -39,13 +41,24 @@ def test_build_install_and_run_installed_playbook(lab, tmp_path):
     assert (install_path / "ansible_collections" / "opsiface" / "sendmail" / "MANIFEST.json").exists()
 
     # Run from a directory outside the checkout, so only the installed copy can be found.
-    proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(lab.inventory), "opsiface.sendmail.ping"],
-        cwd=tmp_path,
-        env=env,
-        text=True,
-        capture_output=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    for host in lab.hosts:
-        assert f"{host}" in proc.stdout
+    for playbook in ("opsiface.sendmail.ping", "opsiface.sendmail.healthcheck"):
+        proc = subprocess.run(
+            [
+                str(VENV_BIN / "ansible-playbook"),
+                "-i",
+                str(lab.inventory),
+                playbook,
+                "-e",
+                "health_check_fail_on=never",
+            ],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            capture_output=True,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for host in lab.hosts:
+            assert f"{host}" in proc.stdout
+    # The installed health check wrote its report under the working directory, with a latest link.
+    fleet = json.loads((tmp_path / "reports" / "latest" / "fleet.json").read_text())
+    assert set(fleet["hosts"]) == set(lab.hosts) and fleet["schema"] == "opsiface.sendmail/healthcheck/v1"

@@ -17,7 +17,7 @@ def faulted_fleet(lab):
     """it01 healthy, it02 killed, it03 backlog, it04 SIGSTOP, it05 no syslog, it06 container stopped."""
     healthy, killed, backlog, hung, nolog, down = lab.hosts[:6]
     lab.fault(killed, "kill")
-    lab.fault(backlog, "backlog", "--count", "12", "--age-hours", "6", "--domains", "slow.example")
+    lab.fault(backlog, "backlog", "--count", "12", "--age-hours", "6", "--domains", "hc-slow.example")
     lab.fault(hung, "stop")
     lab.fault(nolog, "syslog-missing")
     subprocess.run(["docker", "stop", "-t", "1", down], check=True, capture_output=True)
@@ -32,8 +32,14 @@ def report(lab, faulted_fleet):
     report_dir = OUTPUT / "healthcheck-report"
     shutil.rmtree(report_dir, ignore_errors=True)
     started = time.monotonic()
-    proc = lab.playbook("playbooks/healthcheck.yml", "-e", f"sendmail_report_dir={report_dir}",
-                        "-e", "health_check_smtp_timeout=4", check=False)
+    proc = lab.playbook(
+        "playbooks/healthcheck.yml",
+        "-e",
+        f"sendmail_report_dir={report_dir}",
+        "-e",
+        "health_check_smtp_timeout=4",
+        check=False,
+    )
     elapsed = time.monotonic() - started
     data = json.loads((report_dir / "fleet.json").read_text())
     return {"dir": report_dir, "data": data, "proc": proc, "elapsed": elapsed, "fleet": faulted_fleet}
@@ -50,7 +56,9 @@ def test_every_host_has_the_right_status_and_reason(report):
     assert hosts[f["hung"]]["checks"]["smtp"]["failure"] == "timeout_banner"
     assert hosts[f["backlog"]]["status"] == "warning"
     queue = hosts[f["backlog"]]["checks"]["queue"]
-    assert queue["count"] >= 12 and queue["by_domain"]["slow.example"] == 12 and queue["oldest_age_seconds"] >= 6 * 3600
+    assert (
+        queue["count"] >= 12 and queue["by_domain"]["hc-slow.example"] == 12 and queue["oldest_age_seconds"] >= 6 * 3600
+    )
     assert hosts[f["nolog"]]["status"] == "warning"
     assert any("no mail log" in r for r in hosts[f["nolog"]]["reasons"])
     assert hosts[f["down"]]["status"] == "unreachable" and hosts[f["down"]]["escalate"] is True
@@ -94,12 +102,23 @@ def test_html_renders_in_headless_chromium(report):
     assert chromium, "chromium is installed by lab/ensure-docker.sh"
     page = report["dir"] / "fleet.html"
     shot = OUTPUT / "fleet-report.png"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={OUTPUT / 'chromium-profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={OUTPUT / 'chromium-profile'}",
+    ]
     dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     for host in report["data"]["hosts"]:
         assert f'data-host="{host}"' in dom.stdout
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1400,900", page.as_uri()],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1400,900", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 10000

@@ -92,3 +92,34 @@ def test_move_aside_refuses_while_running_and_keeps_attributes(q):
     done = _queueops.move_aside(str(q), daemon_running=False, check_mode=False, now=0)
     assert os.listdir(q) == ["qf"] and oct(os.stat(q).st_mode & 0o777) == "0o750"
     assert len(os.listdir(done["moved_to"])) == 5
+
+
+def test_delete_across_file_systems_copies_then_unlinks(q, tmp_path, monkeypatch):
+    real_link = os.link
+
+    def no_link(src, dst, **kw):
+        raise OSError(18, "Invalid cross-device link")  # EXDEV: the trash is on another file system
+
+    monkeypatch.setattr(os, "link", no_link)
+    result = _queueops.delete([str(q)], ["6ARAaaaa000001"], str(tmp_path / "trash"), check_mode=False)
+    monkeypatch.setattr(os, "link", real_link)
+    assert result["deleted"] == ["6ARAaaaa000001"] and result["errors"] == []
+    trash = result["trash_dir"]
+    assert sorted(os.listdir(trash)) == ["df6ARAaaaa000001", "qf6ARAaaaa000001"]
+    assert (q.parent / "trash").exists() and not (q / "qf6ARAaaaa000001").exists()
+    assert oct(os.stat(os.path.join(trash, "qf6ARAaaaa000001")).st_mode & 0o777) == "0o600"
+
+
+def test_delete_failing_copy_leaves_the_message(q, tmp_path, monkeypatch):
+    def no_link(src, dst, **kw):
+        raise OSError(18, "Invalid cross-device link")
+
+    def broken_copy(src, dst, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(_queueops.shutil, "copyfile", broken_copy)
+    result = _queueops.delete([str(q)], ["6ARAaaaa000001"], str(tmp_path / "trash"), check_mode=False)
+    assert result["deleted"] == [] and "left in the queue" in result["errors"][0]
+    assert (q / "qf6ARAaaaa000001").exists() and (q / "df6ARAaaaa000001").exists()
+    assert os.listdir(result["trash_dir"]) == []

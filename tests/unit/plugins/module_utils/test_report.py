@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
+
+HEALTHY = {
+    "checks": {
+        "process": {"status": "ok", "reason": "listener pid 71 (PPID 1) is accepting connections, up 10 s"},
+        "queue": {"status": "ok", "reason": "MTA queue empty"},
+        "smtp": {"status": "ok", "reason": "220 mx01.lab.test then 221 in 4 ms"},
+    },
+    "daemon": {
+        "state": "accepting",
+        "pid": 71,
+        "ppid": 1,
+        "uptime_seconds": 10,
+        "pidfile": "/run/sm.pid",
+        "pidfile_matches": True,
+        "others": [],
+    },
+    "queue": {
+        "mta": {"present": True, "path": "/var/spool/mqueue", "count": 0, "verdict": "empty"},
+        "msp": {"present": True, "path": "/var/spool/mqueue-client", "count": 0, "verdict": "empty"},
+    },
+    "smtp": {
+        "success": True,
+        "banner_code": 220,
+        "hostname": "mx01.lab.test",
+        "quit_code": 221,
+        "timings": {"banner": 3.1, "total": 4.0},
+    },
+}
+
+
+def test_healthy_host_documents_what_it_saw_and_that_it_did_nothing():
+    r = _report.host_result(HEALTHY)
+    assert r["status"] == "ok" and r["escalate"] is False and r["reasons"] == []
+    assert any(o.startswith("process: listener accepting, pid 71, PPID 1") for o in r["observations"])
+    assert r["actions"] == ["none: the health check only read; it changed nothing on the host"]
+    assert r["checks"]["smtp"]["timings"]["banner"] == 3.1
+
+
+def test_critical_host_escalates_with_reasons():
+    status = json.loads(json.dumps(HEALTHY))
+    status["checks"]["process"] = {"status": "critical", "reason": "no sendmail listener is running"}
+    r = _report.host_result(status)
+    assert r["status"] == "critical" and r["escalate"] is True
+    assert r["reasons"] == ["process: no sendmail listener is running"]
+    assert _report.host_result(status, escalate_on="never")["escalate"] is False
+
+
+def test_unknown_counts_as_warning_and_delivery_actions_are_listed():
+    status = json.loads(json.dumps(HEALTHY))
+    status["checks"]["queue"]["status"] = "unknown"
+    delivery = {
+        "success": True,
+        "queue_id": "6ARB5A4o000106",
+        "token": "opsiface-x",
+        "mailbox": {
+            "found": True,
+            "removed": True,
+            "path": "/var/mail/root",
+            "message_bytes": 638,
+            "waited_seconds": 1.2,
+        },
+    }
+    r = _report.host_result(status, delivery)
+    assert r["status"] == "warning"
+    assert r["checks"]["delivery"]["status"] == "ok"
+    assert r["actions"][0].startswith("sent test message 6ARB5A4o000106")
+    assert "removed that message from /var/mail/root" in r["actions"][1]
+
+
+def test_fleet_renderings():
+    hosts = {"mx01": _report.host_result(HEALTHY), "mx09": _report.unreachable_result("ssh: timed out <&>")}
+    data = _report.fleet(hosts, "run-1", "2026-11-27T11:00:00Z", "2026-11-27T11:00:05Z")
+    assert data["summary"] == {"total": 2, "ok": 1, "warning": 0, "critical": 0, "unreachable": 1}
+    assert data["escalate"] == ["mx09"]
+    md = _report.render_markdown(data)
+    assert md.index("| mx09 |") < md.index("| mx01 |")  # worst first
+    page = _report.render_html(data)
+    assert "<script src" not in page and "http" not in page.split("<body>")[1]  # self-contained
+    assert "&lt;&amp;&gt;" in page and 'data-host="mx01"' in page
+    junit = ET.fromstring(_report.render_junit(data))
+    assert junit.get("failures") == "1" and len(list(junit.iter("testcase"))) == 4
+    assert _report.summary_lines(data)[1].startswith("mx09: UNREACHABLE (escalate)")
+
+
+def test_filter_classifies_results():
+    from ansible_collections.opsiface.sendmail.plugins.filter.health import sendmail_health
+
+    assert sendmail_health({"unreachable": True, "msg": "ssh: no route"})["status"] == "unreachable"
+    stopped = {
+        "failed": True,
+        "msg": "Module result deserialization failed: No start of json char found",
+        "module_stdout": "",
+        "module_stderr": "Error response from daemon: container abc is not running\n",
+    }
+    got = sendmail_health(stopped)
+    assert got["status"] == "unreachable" and "is not running" in got["reasons"][0]
+    crashed = dict(stopped, module_stderr="Traceback (most recent call last):\n  ...\nKeyError: 'x'\n")
+    assert sendmail_health(crashed)["status"] == "critical"
+    assert sendmail_health({"skipped": True}, None)["reasons"] == ["no check ran (were all areas skipped by tags?)"]
