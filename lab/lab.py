@@ -95,6 +95,7 @@ def debian_mirror() -> str:
 def build(force: bool = False) -> str:
     tag = image_tag()
     if image_exists(tag) and not force:
+        run(["docker", "tag", tag, f"{IMAGE_REPO}:latest"])  # molecule's platforms use :latest
         say(f"image {tag} is up to date")
         return tag
     for tool in ("debootstrap", "docker"):
