@@ -81,27 +81,29 @@ def collect_config(config_path: str, sendmail: str, runner: Runner, timeout: flo
             result.update(mtime=int(st.st_mtime), size=st.st_size, sha256=hashlib.sha256(data).hexdigest())
         else:
             result["problem"] = problem
-    ident = runner.run([sendmail, "-d0.1", "-bt", "-C", config_path], stdin=b"", timeout=timeout)
+    # One process when it can: `-d0.1 -bC` prints the identity and then checks the cf (8.16+).
+    mode = "-bC" if check else "-bt"
+    ident = runner.run([sendmail, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
     if ident.missing:
         result["identity"] = None
         result["check"] = {"ok": None, "skipped": f"{sendmail} not found"}
         return result
     identity = _config.parse_d01(ident.stdout, ident.stderr)
+    if check and not (identity.version and _supports_bc(identity.version)):
+        # Older sendmail has no -bC: read the cf in address test mode; any 'line N:' complaint is an error.
+        mode = "-bt"
+        ident = runner.run([sendmail, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
+        identity = _config.parse_d01(ident.stdout, ident.stderr)
     result["identity"] = identity.to_dict()
     result["version"] = identity.version
     result["hostname"] = identity.hostname
     if not check:
         result["check"] = {"ok": None, "skipped": "check: false"}
-    elif identity.version and _supports_bc(identity.version):
-        res = runner.run([sendmail, "-bC", "-C", config_path], stdin=b"", timeout=timeout)
-        verdict = _config.parse_check(res.rc, res.stdout, res.stderr)
-        verdict.update(command=f"{sendmail} -bC", timed_out=res.timed_out)
-        result["check"] = verdict
-    else:
-        # Older sendmail has no -bC: the -bt run above read the cf; any 'line N:' complaint is an error.
-        verdict = _config.parse_check(ident.rc, b"", ident.stderr)
-        verdict.update(command=f"{sendmail} -d0.1 -bt", timed_out=ident.timed_out)
-        result["check"] = verdict
+        return result
+    stdout = ident.stdout if mode == "-bC" else b""
+    verdict = _config.parse_check(ident.rc, stdout, ident.stderr)
+    verdict.update(command=f"{sendmail} -d0.1 {mode}", timed_out=ident.timed_out)
+    result["check"] = verdict
     return result
 
 

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect
+from ansible_collections.opsiface.sendmail.plugins.module_utils._runner import CmdResult
+
+
+class ScriptedRunner:
+    """Answers each argv with captured output, and records the calls."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.calls = []
+
+    def run(self, argv, stdin=None, timeout=30.0):
+        self.calls.append(argv)
+        rc, out, err = self.answers[argv[2]]
+        return CmdResult(tuple(argv), rc, out, err)
+
+    def which(self, name):
+        return name
+
+
+def test_debian12_one_process_for_identity_and_check(tmp_path, fixture_bytes):
+    cf = tmp_path / "sendmail.cf"
+    cf.write_text("O QueueDirectory=/var/spool/mqueue\n")
+    runner = ScriptedRunner({"-bC": (0, fixture_bytes("debian12-8.17.1.9-d0.1-bt.txt"), b"")})
+    got = _collect.collect_config(str(cf), "/usr/sbin/sendmail", runner, 30)
+    assert [c[1:3] for c in runner.calls] == [["-d0.1", "-bC"]]
+    assert got["version"] == "8.17.1.9" and got["hostname"] == "mx01.lab.test" and got["check"]["ok"] is True
+    assert len(got["sha256"]) == 64
+
+
+def test_solaris_88_falls_back_to_bt_and_reads_complaints(tmp_path):
+    cf = tmp_path / "sendmail.cf"
+    cf.write_text("OQ/var/spool/mqueue\n")
+    ident = b"Version 8.8.8+Sun\n"
+    runner = ScriptedRunner(
+        {
+            "-bC": (64, b"Version 8.8.8+Sun\n", b"Invalid operation mode C\n"),
+            "-bt": (0, ident, b'/etc/mail/sendmail.cf: line 93: unknown configuration line "garbage"\n'),
+        }
+    )
+    got = _collect.collect_config(str(cf), "/usr/lib/sendmail", runner, 30)
+    assert [c[2] for c in runner.calls] == ["-bC", "-bt"]
+    assert got["version"] == "8.8.8+Sun" and got["check"]["ok"] is False
+    assert got["check"]["errors"][0]["line"] == 93 and got["check"]["command"].endswith("-d0.1 -bt")
+
+
+def test_missing_binary_is_unknown(tmp_path):
+    class Missing(ScriptedRunner):
+        def run(self, argv, stdin=None, timeout=30.0):
+            return CmdResult(tuple(argv), None, b"", b"not found", missing=True)
+
+    got = _collect.collect_config(str(tmp_path / "none.cf"), "/nope/sendmail", Missing({}), 30)
+    assert got["exists"] is False and got["check"]["ok"] is None and "not found" in got["check"]["skipped"]
