@@ -39,12 +39,21 @@ def _never_ran(result: dict) -> bool:
     return no_json and not output and "Traceback" not in stderr
 
 
-def sendmail_results(hosts: list, hostvars) -> dict:
-    """Every host of the play with its verdict; a host without one was lost before the check."""
+def sendmail_results(hosts: list, hostvars, escalate_on: str = "critical") -> dict:
+    """Every host of the play with its verdict, from its registered check results.
+
+    Decided here, once, on the controller (not by a per-host task); a host with
+    no results at all left the play before its check.
+    """
     out = {}
     for host in hosts:
-        result = hostvars[host].get("__health_check_result") if host in hostvars else None
-        out[host] = dict(result) if result else _report.unreachable_result("the host left the play before its check")
+        facts = hostvars[host] if host in hostvars else {}
+        status = facts.get("__health_check_status")
+        delivery = facts.get("__health_check_delivery")
+        if status is None and delivery is None:
+            out[host] = _report.unreachable_result("the host left the play before its check")
+        else:
+            out[host] = sendmail_health(status or {}, delivery, escalate_on)
     return out
 
 

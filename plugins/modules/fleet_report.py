@@ -26,7 +26,7 @@ attributes:
     platforms: [posix]
 options:
   hosts:
-    description: Inventory hostname to per-host object (from the P(opsiface.sendmail.sendmail_health#filter) filter).
+    description: Inventory hostname to per-host object (from the P(opsiface.sendmail.sendmail_results#filter) filter).
     type: dict
     required: true
   run_id:
@@ -88,6 +88,11 @@ lines:
   returned: always
   type: list
   elements: str
+statuses:
+  description: Per host, its C(status) and C(reasons).
+  returned: always
+  type: dict
+  sample: {mx01: {status: ok, reasons: []}, mx02: {status: critical, reasons: ["process: no sendmail listener is running"]}}
 """
 
 import datetime
@@ -155,6 +160,7 @@ def main() -> None:
         summary=data["summary"],
         escalate=data["escalate"],
         lines=_report.summary_lines(data),
+        statuses={h: {"status": r["status"], "reasons": r["reasons"]} for h, r in data["hosts"].items()},
     )
 
 
