@@ -77,7 +77,7 @@ def install_module_utils() -> None:
     sh("docker", "cp", str(ROOT / "plugins" / "module_utils"), f"{HOST}:{dest}/module_utils")
 
 
-def fill_queue(count: int) -> None:
+def fill_queue(count: int, mode: str = "clone") -> None:
     dexec("sh", "-c", "rm -f /var/spool/mqueue/* /var/spool/mqueue-client/*")
     subprocess.run([*LAB, "fault", HOST, "heal"], check=True, capture_output=True)  # daemon up, answering 220
     subprocess.run(
@@ -117,11 +117,50 @@ def module_round_trip() -> None:
     )
 
 
+def timing_rounds(args: argparse.Namespace) -> dict:
+    print(f"filling the queue with {args.messages} messages ...", flush=True)
+    fill_queue(args.messages)
+    check = run_scan()
+    assert check["mta"] == args.messages, check
+    dexec("rm", "-rf", "/var/cache/opsiface-bench")
+    run_scan("warm")  # prime the cache, as the previous scheduled run would have
+    module_round_trip()  # and the module's own cache
+    baseline, cold, warm, e2e = [], [], [], []
+    for _ in range(args.rounds):
+        baseline.append(timed(lambda: dexec("sh", "-c", "mailq > /dev/null")))
+        cold.append(run_scan("cold")["seconds"])
+        w = run_scan("warm")
+        assert w["mta_read"] == 0, w
+        warm.append(w["seconds"])
+        e2e.append(timed(module_round_trip))
+    b, c, w, e = (statistics.median(x) for x in (baseline, cold, warm, e2e))
+    rows = [
+        ("mailq (baseline)", b, 1.0),
+        ("scan, no cache (first run)", c, b / c),
+        ("scan, cache from the last run", w, b / w),
+        ("sendmail_queue module via ansible", e, b / e),
+    ]
+    print(f"\nqueue of {args.messages} messages, median of {args.rounds} rounds")
+    print(f"{'what':<36} {'seconds':>8} {'x faster than mailq':>20}")
+    for name, secs, ratio in rows:
+        print(f"{name:<36} {secs:8.3f} {ratio:20.1f}")
+    result = {
+        "messages": args.messages,
+        "rounds": args.rounds,
+        "mailq": baseline,
+        "scan_cold": cold,
+        "scan_warm": warm,
+        "module": e2e,
+    }
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--memory-messages", type=int, default=0)
+    ap.add_argument("--memory-only", action="store_true", help="skip the timing rounds")
     ap.add_argument("--keep", action="store_true", help="leave the bench host running")
     args = ap.parse_args()
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
@@ -129,43 +168,12 @@ def main() -> int:
     subprocess.run([*LAB, "up", "--count", "1"], check=True)
     try:
         install_module_utils()
-        print(f"filling the queue with {args.messages} messages ...", flush=True)
-        fill_queue(args.messages)
-        check = run_scan()
-        assert check["mta"] == args.messages, check
-        dexec("rm", "-rf", "/var/cache/opsiface-bench")
-        run_scan("warm")  # prime the cache, as the previous scheduled run would have
-        module_round_trip()  # and the module's own cache
-        baseline, cold, warm, e2e = [], [], [], []
-        for _ in range(args.rounds):
-            baseline.append(timed(lambda: dexec("sh", "-c", "mailq > /dev/null")))
-            cold.append(run_scan("cold")["seconds"])
-            w = run_scan("warm")
-            assert w["mta_read"] == 0, w
-            warm.append(w["seconds"])
-            e2e.append(timed(module_round_trip))
-        b, c, w, e = (statistics.median(x) for x in (baseline, cold, warm, e2e))
-        rows = [
-            ("mailq (baseline)", b, 1.0),
-            ("scan, no cache (first run)", c, b / c),
-            ("scan, cache from the last run", w, b / w),
-            ("sendmail_queue module via ansible", e, b / e),
-        ]
-        print(f"\nqueue of {args.messages} messages, median of {args.rounds} rounds")
-        print(f"{'what':<36} {'seconds':>8} {'x faster than mailq':>20}")
-        for name, secs, ratio in rows:
-            print(f"{name:<36} {secs:8.3f} {ratio:20.1f}")
-        result = {
-            "messages": args.messages,
-            "rounds": args.rounds,
-            "mailq": baseline,
-            "scan_cold": cold,
-            "scan_warm": warm,
-            "module": e2e,
-        }
+        result: dict = {}
+        if not args.memory_only:
+            result = timing_rounds(args)
         if args.memory_messages:
             print(f"\nfilling the queue with {args.memory_messages} messages for the memory run ...", flush=True)
-            fill_queue(args.memory_messages)
+            fill_queue(args.memory_messages, mode="link")  # hard links: the names, not the bytes, matter here
             big = run_scan("warm")  # the module's default: a cache dir, which a queue this large skips
             print(f"scan of {big['mta']} messages: {big['seconds']:.1f} s, peak RSS {big['max_rss_kb'] / 1024:.1f} MB")
             result["memory"] = big

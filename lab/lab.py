@@ -409,9 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     p_fault.add_argument("--domains", default="remote.example", help="backlog: comma-separated recipient domains")
     p_fault.add_argument(
         "--mode",
-        choices=["smtp", "clone"],
+        choices=["smtp", "clone", "link"],
         default="smtp",
-        help="backlog: submit through the daemon (smtp) or clone one real deferred message (clone, fast)",
+        help="backlog: submit through the daemon (smtp), copy one real deferred message (clone, fast), "
+        "or hard-link it (link: 10^6 names in seconds, for memory tests)",
     )
     args = parser.parse_args(argv)
 
