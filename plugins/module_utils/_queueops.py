@@ -33,6 +33,23 @@ def sendmail_queue_args(queue: str, submit_config: str | None) -> list[str]:
     return ["-Am"]
 
 
+def _in_batches(runner: Runner, base: list[str], queue_ids: list[str], timeout: float, limit: int) -> list[dict]:
+    """Run *base* + one -qI<id> per queue ID, BATCH IDs per sendmail process."""
+    runs = []
+    for i in range(0, len(queue_ids), BATCH):
+        batch = queue_ids[i : i + BATCH]
+        res = runner.run([*base, *(f"-qI{qid}" for qid in batch)], timeout=timeout)
+        runs.append(
+            {
+                "queue_ids": batch,
+                "rc": res.rc,
+                "timed_out": res.timed_out,
+                "output": clean(res.stdout + res.stderr, limit),
+            }
+        )
+    return runs
+
+
 def flush(
     runner: Runner,
     sendmail: str,
@@ -42,23 +59,11 @@ def flush(
     timeout: float,
     submit_config: str | None = None,
 ) -> list[dict]:
-    """One delivery attempt for exactly these IDs (-qI per ID), in batches."""
-    runs = []
-    for i in range(0, len(queue_ids), BATCH):
-        batch = queue_ids[i : i + BATCH]
-        argv = [sendmail, *sendmail_queue_args(queue, submit_config)]
-        if verbose:
-            argv.append("-v")
-        argv += [f"-qI{qid}" for qid in batch]
-        res = runner.run(argv, timeout=timeout)
-        runs.append(
-            {
-                "queue_ids": batch,
-                "rc": res.rc,
-                "timed_out": res.timed_out,
-                "transcript": clean(res.stdout + res.stderr, 16384) if verbose else None,
-            }
-        )
+    """One delivery attempt for exactly these IDs (-qI per ID); with *verbose*, sendmail's transcript."""
+    base = [sendmail, *sendmail_queue_args(queue, submit_config), *(["-v"] if verbose else [])]
+    runs = _in_batches(runner, base, queue_ids, timeout, 16384)
+    for run in runs:
+        run["transcript"] = run.pop("output") if verbose else None
     return runs
 
 
@@ -72,22 +77,12 @@ def quarantine(
     submit_config: str | None = None,
 ) -> list[dict]:
     """Hold (-Q<reason>) or, with reason None, release (-qQ -Q) exactly these IDs."""
-    runs = []
-    for i in range(0, len(queue_ids), BATCH):
-        batch = queue_ids[i : i + BATCH]
-        argv = [sendmail, *sendmail_queue_args(queue, submit_config)]
-        argv += ["-qQ", "-Q"] if reason is None else [f"-Q{reason}"]
-        argv += [f"-qI{qid}" for qid in batch]
-        res = runner.run(argv, timeout=timeout)
-        runs.append(
-            {
-                "queue_ids": batch,
-                "rc": res.rc,
-                "timed_out": res.timed_out,
-                "output": clean(res.stdout + res.stderr, 4096),
-            }
-        )
-    return runs
+    base = [
+        sendmail,
+        *sendmail_queue_args(queue, submit_config),
+        *(["-qQ", "-Q"] if reason is None else [f"-Q{reason}"]),
+    ]
+    return _in_batches(runner, base, queue_ids, timeout, 4096)
 
 
 def ensure_private_dir(path: str) -> None:
