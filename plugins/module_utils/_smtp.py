@@ -11,9 +11,11 @@ unique token. Every value that goes on the wire is checked for CR, LF, NUL,
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import ssl
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -255,7 +257,45 @@ def _starttls(conn: _Conn, host: str, result: ProbeResult, timeout: float) -> _C
     result.starttls.update(
         {"handshake": True, "version": tls_sock.version(), "cipher": (tls_sock.cipher() or [None])[0]}
     )
+    result.starttls.update(certificate_facts(tls_sock.getpeercert(binary_form=True)))
     return _Conn(tls_sock)
+
+
+def certificate_facts(der: bytes | None, now: float | None = None) -> dict:
+    """Subject, issuer, notAfter and days to expiry of a DER certificate (the server's, unverified).
+
+    The standard library decodes certificates only from a file (ssl._ssl._test_decode_cert),
+    so the DER is written to a private temporary file for the moment it takes.
+    """
+    if not der:
+        return {"certificate": None}
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is None:
+        return {"certificate": {"error": "this Python cannot decode certificates"}}
+    fd, path = tempfile.mkstemp(prefix="opsiface-cert-", suffix=".pem")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(ssl.DER_cert_to_PEM_cert(der))
+        info = decode(path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return {"certificate": {"error": clean(str(exc), 200)}}
+    finally:
+        os.unlink(path)
+
+    def name(rdns) -> str:
+        return ", ".join(f"{k}={v}" for rdn in rdns or () for k, v in rdn)
+
+    not_after = info.get("notAfter")
+    expires = ssl.cert_time_to_seconds(not_after) if not_after else None
+    current = time.time() if now is None else now
+    return {
+        "certificate": {
+            "subject": clean(name(info.get("subject")), 512),
+            "issuer": clean(name(info.get("issuer")), 512),
+            "not_after": not_after,
+            "days_to_expiry": int((expires - current) // 86400) if expires is not None else None,
+        }
+    }
 
 
 def _send(conn: _Conn, send: dict, result: ProbeResult, timeout: float) -> bool:

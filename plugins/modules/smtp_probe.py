@@ -60,7 +60,9 @@ options:
     description: The EHLO name. Default C(opsiface-probe.<this host's name>), which marks the probe as ours.
     type: str
   tls:
-    description: When STARTTLS is offered, do the handshake and report its protocol and cipher.
+    description:
+      - When STARTTLS is offered, do the handshake and report its protocol, cipher and the server certificate's
+        subject and days to expiry (reported, not verified).
     type: bool
     default: false
   send:
@@ -163,7 +165,9 @@ esmtp_extensions:
   elements: str
   sample: [ENHANCEDSTATUSCODES, PIPELINING, 8BITMIME, SIZE, DSN, ETRN, DELIVERBY, HELP]
 starttls:
-  description: C(offered), and with O(tls=true) C(handshake), C(version), C(cipher) or C(error).
+  description:
+    - C(offered), and with O(tls=true) C(handshake), C(version), C(cipher) and C(certificate) (C(subject), C(issuer),
+      C(not_after), C(days_to_expiry); the certificate is reported, not verified), or C(error).
   returned: always
   type: dict
 quit_code:

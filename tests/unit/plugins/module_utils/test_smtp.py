@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
@@ -168,3 +170,67 @@ def test_check_value_refuses_smtp_injection(value):
 )
 def test_parse_reply(lines, code):
     assert _smtp.parse_reply(lines).code == code
+
+
+@pytest.fixture
+def tls_cert(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "30",
+            "-subj",
+            "/CN=mx01.lab.test/O=opsiface lab",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_starttls_handshake_reports_certificate(tls_cert):
+    cert, key = tls_cert
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.sendall(DEBIAN12_BANNER)
+        f = conn.makefile("rb")
+        line = f.readline()  # EHLO
+        conn.sendall(b"250-mx01.lab.test Hello\r\n250-STARTTLS\r\n250 HELP\r\n")
+        f.readline()  # STARTTLS
+        conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(cert), str(key))
+        tls = ctx.wrap_socket(conn, server_side=True)
+        tf = tls.makefile("rb")
+        for line in tf:
+            if line.startswith(b"QUIT"):
+                tls.sendall(DEBIAN12_QUIT)
+                break
+        tls.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    r = _smtp.probe("127.0.0.1", srv.getsockname()[1], tls=True, expect_hostname="mx01.lab.test")
+    srv.close()
+    assert r.success, r.detail
+    assert r.starttls["offered"] and r.starttls["handshake"] and r.starttls["version"].startswith("TLS")
+    c = r.starttls["certificate"]
+    assert "commonName=mx01.lab.test" in c["subject"] and 28 <= c["days_to_expiry"] <= 30
+
+
+def test_certificate_facts_on_garbage():
+    assert _smtp.certificate_facts(b"") == {"certificate": None}
+    assert "error" in _smtp.certificate_facts(b"\x30\x03\x02\x01\x00")["certificate"]
