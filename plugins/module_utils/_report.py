@@ -75,11 +75,16 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
             pidfile_matches=daemon.get("pidfile_matches"),
             listening=(status.get("listening") or {}).get("by_daemon"),
         )
-        observations.append(
-            f"process: listener {daemon.get('state')}, pid {daemon.get('pid')}, PPID {daemon.get('ppid')}, "
-            f"up {_age(daemon.get('uptime_seconds'))}, PidFile {daemon.get('pidfile')} "
-            f"{'matches' if daemon.get('pidfile_matches') else 'does not match: ' + str(daemon.get('pidfile_problem'))}"
+        pidfile = f"PidFile {daemon.get('pidfile')} " + (
+            "matches" if daemon.get("pidfile_matches") else f"{daemon.get('pidfile_problem') or 'does not match'}"
         )
+        if daemon.get("pid") is None:
+            observations.append(f"process: no sendmail listener running; {pidfile}")
+        else:
+            observations.append(
+                f"process: listener {daemon.get('state')}, pid {daemon.get('pid')}, PPID {daemon.get('ppid')}, "
+                f"up {_age(daemon.get('uptime_seconds'))}, {pidfile}"
+            )
         others = daemon.get("others") or []
         if others:
             observations.append(
