@@ -78,7 +78,7 @@ def install_module_utils() -> None:
 
 
 def fill_queue(count: int, mode: str = "clone") -> None:
-    dexec("sh", "-c", "rm -f /var/spool/mqueue/* /var/spool/mqueue-client/*")
+    dexec("find", "/var/spool/mqueue", "/var/spool/mqueue-client", "-mindepth", "1", "-delete")
     subprocess.run([*LAB, "fault", HOST, "heal"], check=True, capture_output=True)  # daemon up, answering 220
     subprocess.run(
         [

@@ -473,11 +473,7 @@ class _Scan:
         self.chunk(directory, q_names, q_inodes, d_names)
 
     def chunk(self, directory: str, q_names: list[str], q_inodes: list[int], d_names: list[str]) -> None:
-        if not all(map(_VALID_NAME, q_names)):
-            kept = [(n, i) for n, i in zip(q_names, q_inodes, strict=True) if _VALID_NAME(n)]
-            q_names, q_inodes = [n for n, _ in kept], [i for _, i in kept]
-        if not all(map(_VALID_NAME, d_names)):
-            d_names = [n for n in d_names if _VALID_NAME(n)]
+        # Names are validated only where they are not cache hits (a hit was valid when it was cached).
         # qf: identities, then rows of the old columns where (name, inode) is unchanged
         self.control_ids.update(map(hash, map(_ID_OF, q_names)))
         crcs = map(zlib.crc32, map(str.encode, q_names))  # names are ASCII: validated above
@@ -485,6 +481,8 @@ class _Scan:
         rows = list(map(self.old_index.get, keys))
         for name, key, row in zip(q_names, keys, rows, strict=True):
             if row is None:
+                if not _VALID_NAME(name):
+                    continue
                 if self.df is not None and len(self.kept) + len(self.cols) >= self.keep:
                     self.drop_columns()
                 self.read_qf(directory, name, name[2:], key)
@@ -499,8 +497,11 @@ class _Scan:
         if self.df is not None and len(self.kept) + len(self.cols) > self.keep:
             self.drop_columns()
         # df: written once and never changed, so the name alone identifies the size
-        self.data_ids.extend(map(hash, map(_ID_OF, d_names)))
         sizes = list(map(self.old_df.get, d_names))
+        if None in sizes and not all(map(_VALID_NAME, (n for n, z in zip(d_names, sizes, strict=True) if z is None))):
+            kept = [(n, z) for n, z in zip(d_names, sizes, strict=True) if z is not None or _VALID_NAME(n)]
+            d_names, sizes = [n for n, _ in kept], [z for _, z in kept]
+        self.data_ids.extend(map(hash, map(_ID_OF, d_names)))
         for i, size in enumerate(sizes):
             if size is None:
                 path = os.path.join(directory, d_names[i])

@@ -103,6 +103,8 @@ def queue_dir(tmp_path, fixture_bytes):
     sock.bind(str(q / "qf6ARAsock000012"))
     sock.close()
     (q / "not-a-queue-file").write_bytes(b"ignored")
+    (q / "qfjunk").write_bytes(b"ignored: too short to be a queue ID")
+    (q / "dfjunk").write_bytes(b"ignored too")
     return q
 
 
