@@ -195,7 +195,7 @@ def collect_queue(
             dirs,
             now,
             cache_dir=cache.get("dir"),
-            cache_max_entries=cache.get("max_entries", 300000),
+            cache_max_entries=cache.get("max_entries", 150000),
             write_cache=cache.get("write", False),
         ).to_dict()
         summary["source"] = "directory"

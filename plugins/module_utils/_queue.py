@@ -12,6 +12,7 @@ aggregates on the fly, so memory stays flat however long the queue is.
 
 from __future__ import annotations
 
+import bisect
 import glob
 import marshal
 import operator
@@ -397,6 +398,49 @@ class _Aggregate:
         return agg
 
 
+class _IdSet:
+    """Hashes of the queue IDs that own a df: a set while the queue is small (fast), an array of
+    64-bit values, sorted once and searched by bisection, when it is large (8 bytes an ID)."""
+
+    def __init__(self, compact: bool) -> None:
+        self.exact: set[int] | None = None if compact else set()
+        self.packed = array("q")
+        self.sorted = False
+
+    def update(self, hashes) -> None:
+        if self.exact is not None:
+            self.exact.update(hashes)
+        else:
+            self.packed.extend(hashes)
+            self.sorted = False
+
+    def add(self, value: int) -> None:
+        self.update((value,))
+
+    def compact(self) -> None:
+        if self.exact is not None:
+            self.packed = array("q", self.exact)
+            self.exact = None
+            self.sorted = False
+
+    def _sort(self) -> None:
+        if not self.sorted:
+            self.packed = array("q", sorted(self.packed))
+            self.sorted = True
+
+    def __contains__(self, value: int) -> bool:
+        if self.exact is not None:
+            return value in self.exact
+        self._sort()
+        i = bisect.bisect_left(self.packed, value)
+        return i < len(self.packed) and self.packed[i] == value
+
+    def count_in(self, values: array) -> int:
+        if self.exact is not None:
+            return sum(map(self.exact.__contains__, values))
+        return sum(map(self.__contains__, values))
+
+
 class _Scan:
     """One queue (several directories), aggregated without per-message objects.
 
@@ -419,7 +463,7 @@ class _Scan:
         self.example_limit = example_limit
         self.stale_tf_seconds = stale_tf_seconds
         self.anomalies: Counter[str] = Counter()
-        self.control_ids: set[int] = set()
+        self.control_ids = _IdSet(compact=not keep)
         self.data_ids = array("q")
         self.old = old or _Columns()
         self.old_index = dict(zip(self.old.key, range(len(self.old.key)), strict=True))
@@ -524,6 +568,9 @@ class _Scan:
         for i in range(len(self.cols)):
             agg.copy_row(self.cols, i)  # type: ignore[arg-type]
         self.cols, self.df, self.kept = agg, None, array("l")
+        # The old cache is no use any more either: from here on every file is read.
+        self.old, self.old_index, self.old_df = _Columns(), {}, {}
+        self.control_ids.compact()
 
     def merged(self) -> _Columns | _Aggregate:
         """All messages: the old rows still present, then the ones read this time."""
@@ -601,7 +648,7 @@ class _Scan:
                 reasons[cols.reasons[index]] += n
         s.by_domain = dict(domains.most_common(top))
         s.by_reason = dict(reasons.most_common(top))
-        orphans = len(self.data_ids) - sum(map(self.control_ids.__contains__, self.data_ids))
+        orphans = len(self.data_ids) - self.control_ids.count_in(self.data_ids)
         if orphans:
             self.anomalies["orphan_df"] += orphans
         s.anomalies = dict(self.anomalies)
@@ -678,7 +725,7 @@ def scan_queue(
     example_limit: int = 20,
     stale_tf_seconds: int = 3600,
     cache_dir: str | None = None,
-    cache_max_entries: int = 300000,
+    cache_max_entries: int = 150000,
     write_cache: bool = True,
 ) -> QueueSummary:
     """Summarise one queue (its directories). Raises QueueError if no directory can be listed.

@@ -101,7 +101,7 @@ options:
     description:
       - V(summary) keeps what each qf file said, keyed by its name and inode, in O(cache_dir), so the next summary reads
         only files that changed (sendmail rewrites a qf through a new file, so a changed message has a new inode).
-        Not written in check mode. Queues over 300,000 files are scanned without it, in flat memory.
+        Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
     type: bool
     default: true
   cache_dir:
