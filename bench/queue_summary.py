@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: sendmail_queue summary against `mailq` on the same queue, in the same run.
 
-    python3 bench/queue_summary.py [--messages 100000] [--rounds 5] [--memory-messages 1000000]
+    python3 bench/queue_summary.py [--messages 100000] [--rounds 5]
 
 A lab host (bench01) gets a queue of N deferred messages: one submitted through
 the real daemon, the rest copies of its qf/df pair (lab.py backlog --mode clone).
@@ -12,8 +12,7 @@ side. Inside the host, alternately:
               without a cache (a first run) and once with the cache of the previous run
               (every scheduled run after the first)
   - ours, end to end: the sendmail_queue module through ansible (docker connection)
-and prints medians and ratios. --memory-messages measures the peak RSS of the scan
-over a larger queue (set 0 to skip; a million messages needs ~8 GB of disk).
+and prints medians and ratios. Memory over 10^6 messages: bench/queue_memory.py.
 """
 
 from __future__ import annotations
@@ -77,7 +76,7 @@ def install_module_utils() -> None:
     sh("docker", "cp", str(ROOT / "plugins" / "module_utils"), f"{HOST}:{dest}/module_utils")
 
 
-def fill_queue(count: int, mode: str = "clone") -> None:
+def fill_queue(count: int) -> None:
     dexec("find", "/var/spool/mqueue", "/var/spool/mqueue-client", "-mindepth", "1", "-delete")
     subprocess.run([*LAB, "fault", HOST, "heal"], check=True, capture_output=True)  # daemon up, answering 220
     subprocess.run(
@@ -159,8 +158,6 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=100000)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--memory-messages", type=int, default=0)
-    ap.add_argument("--memory-only", action="store_true", help="skip the timing rounds")
     ap.add_argument("--keep", action="store_true", help="leave the bench host running")
     args = ap.parse_args()
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
@@ -168,15 +165,7 @@ def main() -> int:
     subprocess.run([*LAB, "up", "--count", "1"], check=True)
     try:
         install_module_utils()
-        result: dict = {}
-        if not args.memory_only:
-            result = timing_rounds(args)
-        if args.memory_messages:
-            print(f"\nfilling the queue with {args.memory_messages} messages for the memory run ...", flush=True)
-            fill_queue(args.memory_messages, mode="link")  # hard links: the names, not the bytes, matter here
-            big = run_scan("warm")  # the module's default: a cache dir, which a queue this large skips
-            print(f"scan of {big['mta']} messages: {big['seconds']:.1f} s, peak RSS {big['max_rss_kb'] / 1024:.1f} MB")
-            result["memory"] = big
+        result = timing_rounds(args)
         (ROOT / "bench" / "results" / "queue_summary.json").write_text(json.dumps(result, indent=1))
     finally:
         if not args.keep:

@@ -109,7 +109,7 @@ def age(names, hours):
     return len(pending)
 
 
-def clone(template, count, link=False):
+def clone(template, count):
     qid = template[2:]
     with open(os.path.join(QDIR, "qf" + qid), "rb") as fh:
         qf = fh.read()
@@ -127,9 +127,6 @@ def clone(template, count, link=False):
             continue
         for kind, data in (("df", df), ("qf", qf)):
             path = os.path.join(QDIR, kind + new)
-            if link:  # memory tests only: 10^6 names for one inode, made in seconds
-                os.link(os.path.join(QDIR, kind + qid), path)
-                continue
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             os.write(fd, data)
             os.fchown(fd, st.st_uid, st.st_gid)
@@ -143,15 +140,15 @@ def main():
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--age-hours", type=float, default=0.0)
     ap.add_argument("--domains", default="remote.example")
-    ap.add_argument("--mode", choices=["smtp", "clone", "link"], default="smtp")
+    ap.add_argument("--mode", choices=["smtp", "clone"], default="smtp")
     a = ap.parse_args()
     domains = [d for d in a.domains.split(",") if d]
     if a.mode == "smtp":
         names = submit(a.count, domains)
     else:
         names = submit(1, domains)
-        names += clone(names[0], a.count - 1, link=a.mode == "link")
-    skipped = age(names, a.age_hours) if a.age_hours and a.mode != "link" else 0
+        names += clone(names[0], a.count - 1)
+    skipped = age(names, a.age_hours) if a.age_hours else 0
     print(
         "backlog: %d deferred message(s) for %s, aged %.1f h (%d locked, not aged)"
         % (len(names), ",".join(domains), a.age_hours, skipped)

@@ -409,10 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     p_fault.add_argument("--domains", default="remote.example", help="backlog: comma-separated recipient domains")
     p_fault.add_argument(
         "--mode",
-        choices=["smtp", "clone", "link"],
+        choices=["smtp", "clone"],
         default="smtp",
-        help="backlog: submit through the daemon (smtp), copy one real deferred message (clone, fast), "
-        "or hard-link it (link: 10^6 names in seconds, for memory tests)",
+        help="backlog: submit through the daemon (smtp) or copy one real deferred message (clone, fast)",
     )
     args = parser.parse_args(argv)
 

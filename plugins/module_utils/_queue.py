@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import glob
+import heapq
 import marshal
 import operator
 import os
@@ -423,9 +424,11 @@ class _IdSet:
             self.exact = None
             self.sorted = False
 
-    def _sort(self) -> None:
+    def _sort(self, run: int = 100000) -> None:
+        """Sort in runs of *run* values merged back into an array: never 10^6 Python ints at once."""
         if not self.sorted:
-            self.packed = array("q", sorted(self.packed))
+            runs = [array("q", sorted(self.packed[i : i + run])) for i in range(0, len(self.packed), run)]
+            self.packed = array("q", heapq.merge(*runs))
             self.sorted = True
 
     def __contains__(self, value: int) -> bool:
