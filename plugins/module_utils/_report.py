@@ -58,6 +58,11 @@ def _top(counts: dict | None, n: int = 3) -> str:
     return ", ".join(f"{k}={v}" for k, v in items) if items else "none"
 
 
+def _with(check: dict, source: dict, *keys: str) -> dict:
+    """A check's status and reason, with the named figures of what it looked at."""
+    return dict(check, **{key: source.get(key) for key in keys})
+
+
 def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "critical") -> dict:
     """The per-host object of fleet.json from a sendmail_status result (and a smtp_probe delivery result)."""
     checks: dict[str, dict] = {}
@@ -66,15 +71,8 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
     src = status.get("checks") or {}
     daemon = status.get("daemon")
     if "process" in src and daemon is not None:
-        checks["process"] = dict(
-            src["process"],
-            state=daemon.get("state"),
-            pid=daemon.get("pid"),
-            ppid=daemon.get("ppid"),
-            uptime_seconds=daemon.get("uptime_seconds"),
-            pidfile_matches=daemon.get("pidfile_matches"),
-            listening=(status.get("listening") or {}).get("by_daemon"),
-        )
+        checks["process"] = _with(src["process"], daemon, "state", "pid", "ppid", "uptime_seconds", "pidfile_matches")
+        checks["process"]["listening"] = (status.get("listening") or {}).get("by_daemon")
         pidfile = f"PidFile {daemon.get('pidfile')} " + (
             "matches" if daemon.get("pidfile_matches") else f"{daemon.get('pidfile_problem') or 'does not match'}"
         )
@@ -93,14 +91,8 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
     config = status.get("config")
     if "config" in src and config is not None:
         check = config.get("check") or {}
-        checks["config"] = dict(
-            src["config"],
-            path=config.get("path"),
-            version=config.get("version"),
-            hostname=config.get("hostname"),
-            sha256=config.get("sha256"),
-            check_ok=check.get("ok"),
-        )
+        checks["config"] = _with(src["config"], config, "path", "version", "hostname", "sha256")
+        checks["config"]["check_ok"] = check.get("ok")
         observations.append(
             f"config: {config.get('path')} sendmail {config.get('version')}, $j {config.get('hostname')}, "
             f"check {'passed' if check.get('ok') else 'FAILED' if check.get('ok') is False else 'not run'}"
@@ -108,15 +100,10 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
     syslog = status.get("syslog")
     if "syslog" in src and syslog is not None:
         files = ", ".join(f["path"] for f in syslog.get("files") or []) or syslog.get("source")
-        checks["syslog"] = dict(
-            src["syslog"],
-            errors=syslog.get("errors"),
-            warnings=syslog.get("warnings"),
-            syserr=syslog.get("syserr"),
-            counts=syslog.get("counts"),
-            last_activity_age_seconds=syslog.get("last_activity_age_seconds"),
-            offending=[o.get("line") for o in syslog.get("offending") or []][:5],
+        checks["syslog"] = _with(
+            src["syslog"], syslog, "errors", "warnings", "syserr", "counts", "last_activity_age_seconds"
         )
+        checks["syslog"]["offending"] = [o.get("line") for o in syslog.get("offending") or []][:5]
         observations.append(
             f"syslog: {syslog.get('errors')} error(s), {syslog.get('warnings')} warning(s) in the window "
             f"({_top(syslog.get('counts'), 6)}); last activity {_age(syslog.get('last_activity_age_seconds'))} ago; "
@@ -126,18 +113,19 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
     if "queue" in src and queues is not None:
         mta = queues.get("mta") or {}
         msp = queues.get("msp") or {}
-        checks["queue"] = dict(
+        checks["queue"] = _with(
             src["queue"],
-            count=mta.get("count", 0),
-            oldest_age_seconds=mta.get("oldest_age_seconds"),
-            max_attempts=mta.get("max_attempts"),
-            by_domain=mta.get("by_domain"),
-            by_reason=mta.get("by_reason"),
-            quarantined=mta.get("quarantined"),
-            anomalies=mta.get("anomalies"),
-            verdict=mta.get("verdict"),
-            msp={k: msp.get(k) for k in ("count", "oldest_age_seconds", "verdict", "by_reason")},
+            mta,
+            "oldest_age_seconds",
+            "max_attempts",
+            "by_domain",
+            "by_reason",
+            "quarantined",
+            "anomalies",
+            "verdict",
         )
+        checks["queue"]["count"] = mta.get("count", 0)
+        checks["queue"]["msp"] = {k: msp.get(k) for k in ("count", "oldest_age_seconds", "verdict", "by_reason")}
         for name, q in (("MTA", mta), ("MSP", msp)):
             if q.get("present"):
                 observations.append(
@@ -146,14 +134,7 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
                 )
     smtp = status.get("smtp")
     if "smtp" in src and smtp is not None:
-        checks["smtp"] = dict(
-            src["smtp"],
-            success=smtp.get("success"),
-            failure=smtp.get("failure"),
-            banner=smtp.get("banner"),
-            timings=smtp.get("timings"),
-            quit_code=smtp.get("quit_code"),
-        )
+        checks["smtp"] = _with(src["smtp"], smtp, "success", "failure", "banner", "timings", "quit_code")
         if smtp.get("success"):
             observations.append(
                 f"smtp: {smtp.get('banner_code')} {smtp.get('hostname')} in "
