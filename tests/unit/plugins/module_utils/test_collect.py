@@ -53,3 +53,13 @@ def test_missing_binary_is_unknown(tmp_path):
 
     got = _collect.collect_config(str(tmp_path / "none.cf"), "/nope/sendmail", Missing({}), 30)
     assert got["exists"] is False and got["check"]["ok"] is None and "not found" in got["check"]["skipped"]
+
+
+def test_unreadable_queue_falls_back_to_mailq(tmp_path, fixture_bytes):
+    runner = ScriptedRunner({"-oQ" + str(tmp_path / "gone"): (0, fixture_bytes("solaris-8.8-mailq-deferred.txt"), b"")})
+    thresholds = {"warn_count": 500, "crit_count": 5000, "warn_age": 14400, "crit_age": 172800}
+    got = _collect.collect_queue("mta", [str(tmp_path / "gone")], 0.0, runner, "/usr/lib/sendmail", thresholds, 30)
+    assert runner.calls == [["/usr/lib/sendmail", "-bp", "-oQ" + str(tmp_path / "gone")]]
+    assert got["source"] == "mailq" and got["count"] == 2 and "does not exist" in got["error"]
+    assert got["by_domain"] == {"remote.example": 1, "other.example": 1}
+    assert got["by_reason"] == {"Deferred: Connection timed out with mx.remote.example.": 1, "(none)": 1}
