@@ -15,6 +15,7 @@ import platform
 import time
 
 from . import _config, _process, _queue, _syslog, _verdict
+from ._mailq import parse_mailq
 from ._platform import Layout
 from ._runner import Runner
 from ._text import clean
@@ -230,8 +231,6 @@ def collect_queues(
 
 
 def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: float, why: str) -> dict:
-    from ._mailq import parse_mailq
-
     res = runner.run([sendmail, "-bp", f"-oQ{dirs[0]}"], timeout=timeout)
     parsed = parse_mailq(res.stdout)
     count = sum(s.count for s in parsed.sections)

@@ -284,11 +284,7 @@ def find_daemon(
             else:
                 report.pidfile_problem = f"pid {pidfile_pid} is not the listener ({clean(other.args, 80)})"
     chosen_pid = chosen.pid if chosen else None
-    report.others = [
-        dict(p.to_dict(), role=role_of(p))
-        for p in procs
-        if p.pid != chosen_pid and p.ppid != chosen_pid and p not in listeners[:1]
-    ]
+    report.others = [dict(p.to_dict(), role=role_of(p)) for p in procs if p.pid != chosen_pid and p.ppid != chosen_pid]
     return report
 
 

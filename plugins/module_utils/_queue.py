@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 
 from ._text import clean
 
-QUEUE_ID = re.compile(r"^[A-Za-z0-9]{8,20}$")
 KINDS = ("qf", "df", "tf", "xf", "hf", "Qf")
 READ_LIMIT = 64 * 1024
 
@@ -58,10 +57,17 @@ class QueueFile:
         return asdict(self)
 
 
+def _valid_id(qid: str) -> bool:
+    """8 to 20 ASCII letters and digits: a queue ID, and nothing a path or a command line could misread."""
+    return (
+        8 <= len(qid) <= 20 and qid.isascii() and qid.isalnum()
+    )  # "no T line" in the created column (sorts after every real time)
+
+
 def split_name(name: str) -> tuple[str, str] | None:
     """'qf6ARAuis9000145' -> ('qf', '6ARAuis9000145'); None if not a queue file name."""
     kind, qid = name[:2], name[2:]
-    if kind in KINDS and 8 <= len(qid) <= 20 and qid.isascii() and qid.isalnum():
+    if kind in KINDS and _valid_id(qid):
         return kind, qid
     return None
 
@@ -232,12 +238,6 @@ _VALID_NAME = re.compile(r"[qdtxhQ]f[A-Za-z0-9]{8,20}\Z").match
 
 _QF_DF = frozenset(("qf", "df"))
 _ID_OF = operator.itemgetter(slice(2, None))  # "qf6ARA..." -> "6ARA...", at C speed
-
-
-def _valid_id(qid: str) -> bool:
-    return (
-        8 <= len(qid) <= 20 and qid.isascii() and qid.isalnum()
-    )  # "no T line" in the created column (sorts after every real time)
 
 
 class _Columns:
@@ -908,6 +908,6 @@ def queue_verdict(
 
 def decode_queue_id(value: str) -> str:
     """Validate a user-supplied queue ID (pattern, no path separators, no leading '-')."""
-    if not QUEUE_ID.match(value):
+    if not _valid_id(value):
         raise QueueError(f"not a queue ID: {clean(value, 64)!r} (expected 8-20 letters and digits)")
     return value

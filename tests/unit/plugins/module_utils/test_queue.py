@@ -244,3 +244,8 @@ def test_queue_larger_than_the_cache_is_scanned_without_one(tmp_path, fixture_by
         write_msg(q, f"6ARAcach{n:06d}", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay"), int(NOW))
     s = _queue.scan_queue([str(q)], NOW, cache_dir=str(tmp_path / "c"), cache_max_entries=3)
     assert s.count == 4 and s.cache["written"] is False
+
+
+def test_decode_queue_id_refuses_a_trailing_newline():
+    with pytest.raises(_queue.QueueError):
+        _queue.decode_queue_id("6ARAaaaa000001\n")
