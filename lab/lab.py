@@ -203,7 +203,7 @@ def wait_ready(names: list[str], timeout: float = 60.0) -> None:
         raise SystemExit(f"lab: hosts not answering 220 after {timeout:.0f} s: {', '.join(pending)}")
 
 
-def up(count: int, prefix: str, inventory: Path) -> list[str]:
+def up(count: int, prefix: str, inventory: Path, tmpfs: list[str] | None = None) -> list[str]:
     tag = build()
     names = host_names(prefix, count)
     for name in names:
@@ -241,6 +241,7 @@ def up(count: int, prefix: str, inventory: Path) -> list[str]:
                 "/var/spool/mqueue",
                 "-v",
                 "/var/spool/mqueue-client",
+                *[arg for spec in tmpfs or [] for arg in ("--tmpfs", spec)],
                 tag,
             ]
         )
@@ -351,14 +352,35 @@ def fault(host: str, kind: str, args: argparse.Namespace) -> None:
             "printf 'this line is not sendmail.cf syntax\\n' >> /etc/mail/sendmail.cf",
         )
         say(f"{host}: a garbage line appended to /etc/mail/sendmail.cf (good copy: sendmail.cf.lab-good)")
+    elif kind == "dumpable":
+        dexec(host, "sh", "-c", DUMPABLE_SCRIPT)
+        wait_ready([host])
+        say(f"{host}: the MTA daemon now runs from a copy of sendmail without the set-gid bit (dumpable on abort)")
     elif kind == "heal":
         heal(host)
     else:  # argparse keeps us from getting here
         raise SystemExit(f"lab: unknown fault {kind}")
 
 
+# Linux marks a process non-dumpable when it runs a set-id binary (Debian's sendmail is set-gid smmsp) and
+# fs.suid_dumpable is 0, so `kill -6` leaves no core. A site that wants cores on abort runs the MTA from a copy
+# without the set-gid bit (the daemon runs as root and needs none); that is what this fault does.
+DUMPABLE_SCRIPT = r"""
+set -e
+/etc/init.d/sendmail stop >/dev/null 2>&1
+cp -p /usr/libexec/sendmail/sendmail /usr/libexec/sendmail/sendmail-mta-dumpable
+chmod 0755 /usr/libexec/sendmail/sendmail-mta-dumpable
+ln -sfn /usr/libexec/sendmail/sendmail-mta-dumpable /etc/alternatives/sendmail-mta
+/etc/init.d/sendmail start >/dev/null 2>&1
+"""
+
 HEAL_SCRIPT = r"""
 set -u
+if [ -f /usr/libexec/sendmail/sendmail-mta-dumpable ]; then
+  /etc/init.d/sendmail stop >/dev/null 2>&1
+  ln -sfn /usr/libexec/sendmail/sendmail /etc/alternatives/sendmail-mta
+  rm -f /usr/libexec/sendmail/sendmail-mta-dumpable
+fi
 [ -f /etc/mail/sendmail.cf.lab-good ] && mv -f /etc/mail/sendmail.cf.lab-good /etc/mail/sendmail.cf
 pkill -CONT -f 'sendmail: ' 2>/dev/null
 pgrep -x rsyslogd >/dev/null || { rm -f /run/rsyslogd.pid; /usr/sbin/rsyslogd; }
@@ -385,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--force", action="store_true")
     p_up = sub.add_parser("up", help="start hosts and write the inventory")
     p_up.add_argument("--count", type=int, default=3)
+    p_up.add_argument(
+        "--tmpfs", action="append", default=[], help="docker --tmpfs PATH[:OPTIONS] for every new host (repeatable)"
+    )
     sub.add_parser("down", help="remove this prefix's hosts")
     sub.add_parser("down-all", help="remove every lab host, whatever its prefix")
     sub.add_parser("status", help="list hosts")
@@ -397,12 +422,13 @@ def main(argv: list[str] | None = None) -> int:
             "stop: SIGSTOP the listener (hung daemon). cont: SIGCONT. "
             "backlog: N messages for remote domains, deferred by the refusing smart host, aged. "
             "syslog-missing: stop rsyslogd and remove mail.log and syslog. broken-cf: append a garbage line to "
-            "sendmail.cf. heal: undo all of these (the backlog stays)."
+            "sendmail.cf. dumpable: run the MTA from a copy of sendmail without the set-gid bit, so that SIGABRT "
+            "leaves a core. heal: undo all of these (the backlog stays)."
         ),
     )
     p_fault.add_argument("host")
     p_fault.add_argument(
-        "kind", choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "heal"]
+        "kind", choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "dumpable", "heal"]
     )
     p_fault.add_argument("--count", type=int, default=20, help="backlog: messages")
     p_fault.add_argument("--age-hours", type=float, default=0.0, help="backlog: age of the messages")
@@ -420,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "tag":
         print(image_tag())
     elif args.cmd == "up":
-        up(args.count, args.prefix, args.inventory)
+        up(args.count, args.prefix, args.inventory, args.tmpfs)
     elif args.cmd == "down":
         down(args.prefix, args.inventory)
     elif args.cmd == "down-all":

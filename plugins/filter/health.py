@@ -57,6 +57,31 @@ def sendmail_results(hosts: list, hostvars, escalate_on: str = "critical") -> di
     return out
 
 
+def sendmail_operation_results(hosts: list, hostvars, steps: list, escalate_on: str = "critical") -> dict:
+    """Every host of *hosts* with the verdict of an operation, from its registered steps.
+
+    *steps* is a list of [label, variable name]; a variable a host does not have is a step that did not run.
+    """
+    pairs = [(str(step[0]), str(step[1])) for step in steps]
+    out = {}
+    for host in hosts:
+        facts = hostvars[host] if host in hostvars else {}
+        registered = [(label, _plain(facts.get(var))) for label, var in pairs]
+        if all(result is None for _, result in registered):
+            out[host] = _report.unreachable_result("the host left the play before its first step")
+        else:
+            out[host] = _report.operation_result(registered, escalate_on)
+    return out
+
+
+def _plain(value):
+    return dict(value) if isinstance(value, dict) or hasattr(value, "keys") else None
+
+
 class FilterModule:
     def filters(self):
-        return {"sendmail_health": sendmail_health, "sendmail_results": sendmail_results}
+        return {
+            "sendmail_health": sendmail_health,
+            "sendmail_results": sendmail_results,
+            "sendmail_operation_results": sendmail_operation_results,
+        }

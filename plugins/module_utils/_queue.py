@@ -911,3 +911,21 @@ def decode_queue_id(value: str) -> str:
     if not _valid_id(value):
         raise QueueError(f"not a queue ID: {clean(value, 64)!r} (expected 8-20 letters and digits)")
     return value
+
+
+def queue_ids(queue_dirs: list[str], kinds: tuple[str, ...] = ("qf", "hf", "Qf")) -> tuple[list[str], list[str]]:
+    """The IDs of the messages in *queue_dirs* (a control file of one of *kinds*), sorted, and the
+    directories that could not be read. Reads names only, never the files."""
+    ids: set[str] = set()
+    unreadable: list[str] = []
+    for qdir in queue_dirs:
+        for directory in _leaf_dirs(qdir):
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        parts = split_name(entry.name)
+                        if parts is not None and parts[0] in kinds:
+                            ids.add(parts[1])
+            except OSError as exc:
+                unreadable.append(f"{clean(directory)}: {exc.strerror}")
+    return sorted(ids), unreadable

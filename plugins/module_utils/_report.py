@@ -18,7 +18,6 @@ from xml.sax.saxutils import quoteattr
 
 from ._text import clean
 
-SCHEMA = "opsiface.sendmail/healthcheck/v1"
 RANK = {"ok": 0, "warning": 1, "critical": 2, "unreachable": 3}
 AREAS = ("process", "config", "syslog", "queue", "smtp", "delivery")
 
@@ -195,12 +194,83 @@ def unreachable_result(message: str) -> dict:
     }
 
 
-def fleet(hosts: dict, run_id: str, started: str, finished: str, extra: dict | None = None) -> dict:
+OPERATION_TITLES = {
+    "healthcheck": "sendmail health check",
+    "restart": "sendmail restart",
+    "crash_capture": "sendmail crash capture",
+    "trace": "sendmail trace",
+}
+
+
+def _step_text(result: dict) -> str:
+    """What a registered step result says when it has no observations of its own (smtp_probe, assert)."""
+    if "banner_code" in result or "failure" in result:
+        if result.get("success"):
+            return (
+                f"{result.get('banner_code')} {result.get('hostname')} in "
+                f"{(result.get('timings') or {}).get('banner')} ms, QUIT {result.get('quit_code')}"
+            )
+        return f"{result.get('failure')}: {result.get('detail')}"
+    return clean(result.get("msg") or "done", 512)
+
+
+def operation_result(steps: list[tuple[str, dict | None]], escalate_on: str = "critical") -> dict:
+    """The per-host object of an operation (restart, crash_capture, trace) from its registered steps, in order.
+
+    Same shape as :func:`host_result`: each step that ran is a check (ok or
+    critical, with the reason), its observations and actions are the host's,
+    and a step the host could not be reached for makes it unreachable.
+    """
+    checks: dict[str, dict] = {}
+    observations: list[str] = []
+    actions: list[str] = []
+    unreachable = None
+    for name, result in steps:
+        if not result or result.get("skipped"):
+            continue
+        if result.get("unreachable"):
+            unreachable = f"{name}: {clean(result.get('msg'), 400)}"
+            observations.append(f"{name}: the host could not be reached: {clean(result.get('msg'), 400)}")
+            break
+        own = [clean(o, 1024) for o in result.get("observations") or []]
+        observations += [f"{name}: {o}" for o in own] or [f"{name}: {_step_text(result)}"]
+        actions += [clean(a, 1024) for a in result.get("actions") or []]
+        if result.get("failed"):
+            reason = result.get("msg") or _step_text(result)
+            if reason == "done" or not reason:
+                reason = "failed"
+            checks[name] = {"status": "critical", "reason": clean(reason, 1024)}
+        else:
+            checks[name] = {"status": "ok", "reason": own[0] if own else _step_text(result)}
+    if unreachable:
+        status = "unreachable"
+        reasons = [f"unreachable during {unreachable}"]
+    else:
+        status = host_status(checks) if checks else "unreachable"
+        reasons = [f"{area}: {c.get('reason')}" for area, c in checks.items() if c.get("status") != "ok"]
+        if not checks:
+            reasons = ["no step ran on this host"]
+    if not actions:
+        actions.append("none: nothing was changed on the host")
+    return {
+        "status": status,
+        "escalate": at_or_above(status, escalate_on),
+        "reasons": reasons,
+        "checks": checks,
+        "observations": observations,
+        "actions": actions,
+    }
+
+
+def fleet(
+    hosts: dict, run_id: str, started: str, finished: str, extra: dict | None = None, operation: str = "healthcheck"
+) -> dict:
     summary = {"total": len(hosts), "ok": 0, "warning": 0, "critical": 0, "unreachable": 0}
     for result in hosts.values():
         summary[result["status"]] = summary.get(result["status"], 0) + 1
     data = {
-        "schema": SCHEMA,
+        "schema": f"opsiface.sendmail/{operation}/v1",
+        "operation": operation,
         "run_id": run_id,
         "started": started,
         "finished": finished,
@@ -220,7 +290,7 @@ def _ordered(data: dict) -> list[tuple[str, dict]]:
 def render_markdown(data: dict) -> str:
     s = data["summary"]
     lines = [
-        f"# sendmail health check {data['run_id']}",
+        f"# {_title(data)} {data['run_id']}",
         "",
         f"Started {data['started']}, finished {data['finished']}. "
         f"{s['total']} hosts: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
@@ -232,6 +302,8 @@ def render_markdown(data: dict) -> str:
     for host, r in _ordered(data):
         reasons = "<br>".join(x.replace("|", "\\|") for x in r["reasons"]) or "-"
         lines.append(f"| {host} | {r['status']} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
+    if data.get("pending"):
+        lines += ["", f"Not reached (the rollout stopped before them): {', '.join(data['pending'])}."]
     lines += ["", "## Observations and actions", ""]
     for host, r in _ordered(data):
         lines.append(f"### {host} ({r['status']})")
@@ -245,7 +317,7 @@ COLOURS = {"ok": "#2e7d32", "warning": "#ed6c02", "critical": "#c62828", "unreac
 
 HTML_TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>sendmail health check __RUN__</title>
+<title>__TITLE__ __RUN__</title>
 <style>
 body{font-family:sans-serif;margin:1.5em;color:#222}
 .cards{display:flex;gap:1em;margin:1em 0}
@@ -257,7 +329,7 @@ td.status{color:#fff;font-weight:bold}
 ul{margin:.2em 0;padding-left:1.2em}
 details summary{cursor:pointer}
 </style></head><body>
-<h1>sendmail health check</h1>
+<h1>__TITLE__</h1>
 <p>Run <code>__RUN__</code>, started __STARTED__, finished __FINISHED__.</p>
 <div class="cards">__CARDS__</div>
 <table id="hosts"><thead><tr>
@@ -296,7 +368,8 @@ def render_html(data: dict) -> str:
             f"<ul>{details}</ul></details></td></tr>"
         )
     return (
-        HTML_TEMPLATE.replace("__RUN__", html.escape(data["run_id"]))
+        HTML_TEMPLATE.replace("__TITLE__", html.escape(_title(data)))
+        .replace("__RUN__", html.escape(data["run_id"]))
         .replace("__STARTED__", html.escape(data["started"]))
         .replace("__FINISHED__", html.escape(data["finished"]))
         .replace("__CARDS__", cards)
@@ -322,9 +395,14 @@ def render_junit(data: dict) -> str:
             cases.append(f"  <testcase classname={quoteattr('sendmail.' + host)} name={name}>{body}</testcase>")
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<testsuite name="sendmail-healthcheck" tests="{len(cases)}" failures="{failures}" errors="0" '
+        f'<testsuite name="sendmail-{data.get("operation", "healthcheck")}" tests="{len(cases)}" failures="{failures}" errors="0" '
         f"timestamp={quoteattr(data['finished'])}>\n" + "\n".join(cases) + "\n</testsuite>\n"
     )
+
+
+def _title(data: dict) -> str:
+    operation = data.get("operation", "healthcheck")
+    return OPERATION_TITLES.get(operation, f"sendmail {operation}")
 
 
 def summary_lines(data: dict) -> list[str]:
@@ -339,4 +417,6 @@ def summary_lines(data: dict) -> list[str]:
                 f"{host}: {r['status'].upper()}{' (escalate)' if r['escalate'] else ''}: "
                 + ("; ".join(r["reasons"]) or "-")[:300]
             )
+    if data.get("pending"):
+        lines.append("not reached (the rollout stopped before them): " + ", ".join(data["pending"]))
     return lines

@@ -377,3 +377,62 @@ def _finish(result: SyslogScan, counter: _Counter, now: float) -> SyslogScan:
         result.last_activity_age_seconds = max(0, int(now - counter.last_activity))
     result.offending = list(counter.offending)
     return result
+
+
+_STAT = re.compile(r"\bstat=(?P<stat>[A-Za-z]+)")
+_DSN = re.compile(r"\bdsn=(?P<dsn>[245])\.")
+
+
+def find_outcomes(
+    paths: list[str], queue_ids: set[str], now: float, since: float, max_bytes: int = 256 * 1024 * 1024
+) -> dict[str, str]:
+    """What the mail log says finished each of *queue_ids* since *since*: "sent" or "bounced".
+
+    Reads the first existing log of *paths* and its uncompressed rotations
+    backwards, newest first, and stops when every ID has an outcome, when the
+    lines are older than *since*, or after *max_bytes*. A deferral is not an
+    outcome: the message is still the queue's.
+    """
+    outcomes: dict[str, str] = {}
+    chosen = next((p for p in paths if os.path.lexists(p)), None)
+    if chosen is None or not queue_ids:
+        return outcomes
+    budget = max_bytes
+    offset = _utc_offset_of(now)
+    for path in rotated_files(chosen):
+        if path.endswith(".gz") or budget <= 0:
+            break
+        try:
+            fh = _open_regular(path)
+        except OSError:
+            continue
+        older = False
+        with fh:
+            for raw in reverse_lines(fh, max_bytes=budget):
+                budget -= len(raw) + 1
+                if b"stat=" not in raw and b"dsn=" not in raw:
+                    continue
+                line = parse_line(raw, now, offset)
+                if line is None or line.timestamp is None:
+                    continue
+                if line.timestamp < since - 300:
+                    older = True
+                    break
+                if line.queue_id not in queue_ids or line.queue_id in outcomes:
+                    continue
+                stat_match = _STAT.search(line.message)
+                dsn = _DSN.search(line.message)
+                if stat_match and stat_match["stat"] == "Sent":
+                    outcomes[line.queue_id] = "sent"
+                elif dsn and dsn["dsn"] == "5":
+                    outcomes[line.queue_id] = "bounced"
+                if len(outcomes) == len(queue_ids):
+                    return outcomes
+        if older:
+            break
+    return outcomes
+
+
+def _utc_offset_of(now: float) -> int:
+    local = time.localtime(now)
+    return local.tm_gmtoff or 0

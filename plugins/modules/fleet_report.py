@@ -6,11 +6,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: fleet_report
-short_description: Write the health check's fleet report (JSON, Markdown, HTML, JUnit) on the controller
+short_description: Write a run's fleet report (JSON, Markdown, HTML, JUnit) on the controller
 version_added: 0.1.0
 description:
   - Writes C(fleet.json), C(hosts/<host>.json), C(fleet.md), C(fleet.html) (self-contained, no external assets)
     and C(junit.xml) into O(report_dir), and, with O(latest_link), a C(latest) symlink next to it.
+  - For the other operations (O(operation) V(restart), V(crash_capture), V(trace)) the same JSON shape goes to
+    C(<operation>.json), C(<operation>.md), C(<operation>.html), C(<operation>-junit.xml) and
+    C(hosts/<host>.<operation>.json), so that every operation can report into one directory.
+  - Every call appends one line per host (run, operation, status, reasons, observations, actions) to
+    C(journal.jsonl) in O(report_dir): the record of all observations and actions taken.
+  - With O(merge=true), hosts already in the report of the same O(run_id) are kept: a rolling operation
+    (C(serial)) writes its report after each batch.
   - Meant to run once per play on the controller (C(run_once), C(delegate_to=localhost)); the role
     M(opsiface.sendmail.health_check) calls it.
   - Files are written to a temporary name and renamed, so a reader never sees half a report.
@@ -50,6 +57,20 @@ options:
     description: More top-level keys for C(fleet.json) (for example the play's options).
     type: dict
     default: {}
+  operation:
+    description: What the run did.
+    type: str
+    choices: [healthcheck, restart, crash_capture, trace]
+    default: healthcheck
+  merge:
+    description: Keep the hosts of an existing report of the same O(run_id) (rolling runs, one call per batch).
+    type: bool
+    default: false
+  all_hosts:
+    description: Every host of the play; those not (yet) in the report are listed as C(pending).
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -88,6 +109,11 @@ lines:
   returned: always
   type: list
   elements: str
+pending:
+  description: Hosts of O(all_hosts) that are not in the report.
+  returned: always
+  type: list
+  elements: str
 statuses:
   description: Per host, its C(status) and C(reasons).
   returned: always
@@ -113,6 +139,18 @@ def _write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _previous_hosts(path: str, run_id: str) -> dict:
+    """The hosts of an earlier batch of the same run, if its report is there."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("run_id") != run_id or not isinstance(data.get("hosts"), dict):
+        return {}
+    return data["hosts"]
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -122,25 +160,51 @@ def main() -> None:
             "report_dir": {"type": "path", "required": True},
             "latest_link": {"type": "bool", "default": False},
             "extra": {"type": "dict", "default": {}},
+            "operation": {
+                "type": "str",
+                "default": "healthcheck",
+                "choices": ["healthcheck", "restart", "crash_capture", "trace"],
+            },
+            "merge": {"type": "bool", "default": False},
+            "all_hosts": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     p = module.params
     finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    data = _report.fleet(p["hosts"], p["run_id"], p["started"], finished, p["extra"])
+    op = p["operation"]
     report_dir = os.path.abspath(p["report_dir"])  # relative to the controller's working directory
+    names = (
+        ("fleet", "junit.xml", "")
+        if op == "healthcheck"
+        else (op, f"{op}-junit.xml", f".{op}")
+    )
+    hosts = dict(p["hosts"])
+    if p["merge"]:
+        hosts = dict(_previous_hosts(os.path.join(report_dir, names[0] + ".json"), p["run_id"]), **hosts)
+    data = _report.fleet(hosts, p["run_id"], p["started"], finished, p["extra"], op)
+    pending = [h for h in p["all_hosts"] if h not in hosts]
+    if pending:
+        data["pending"] = pending
     try:
         os.makedirs(os.path.join(report_dir, "hosts"), exist_ok=True)
         files = []
         for host, result in data["hosts"].items():
-            path = os.path.join(report_dir, "hosts", SAFE_NAME.sub("_", host) + ".json")
+            path = os.path.join(report_dir, "hosts", SAFE_NAME.sub("_", host) + names[2] + ".json")
             _write(path, json.dumps(dict(result, host=host), indent=2, sort_keys=True))
             files.append(path)
+        journal = os.path.join(report_dir, "journal.jsonl")
+        with open(journal, "a", encoding="utf-8") as fh:
+            for host, result in sorted(p["hosts"].items()):
+                entry = {"run_id": p["run_id"], "operation": op, "finished": finished, "host": host}
+                entry.update({k: result.get(k) for k in ("status", "escalate", "reasons", "observations", "actions")})
+                fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        files.append(journal)
         for name, text in (
-            ("fleet.json", json.dumps(data, indent=2, sort_keys=False)),
-            ("fleet.md", _report.render_markdown(data)),
-            ("fleet.html", _report.render_html(data)),
-            ("junit.xml", _report.render_junit(data)),
+            (names[0] + ".json", json.dumps(data, indent=2, sort_keys=False)),
+            (names[0] + ".md", _report.render_markdown(data)),
+            (names[0] + ".html", _report.render_html(data)),
+            (names[1], _report.render_junit(data)),
         ):
             path = os.path.join(report_dir, name)
             _write(path, text)
@@ -161,6 +225,7 @@ def main() -> None:
         escalate=data["escalate"],
         lines=_report.summary_lines(data),
         statuses={h: {"status": r["status"], "reasons": r["reasons"]} for h, r in data["hosts"].items()},
+        pending=pending,
     )
 
 

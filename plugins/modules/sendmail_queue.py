@@ -20,6 +20,10 @@ description:
     to a dated root-only trash directory unless O(purge=true).
   - V(move_aside) is the runbook's "moved out of the way while sendmail is stopped". It refuses while a daemon
     runs, renames the queue directory and recreates it empty with the same owner, group and mode.
+  - V(ids) returns the queue IDs of both queues (names only, no file is read): what a restart records before it
+    stops anything.
+  - V(account) is the restart's "nothing lost" gate. Each ID of O(expected_ids) must be in a queue again, in one of
+    O(aside_dirs), or logged in the mail log since O(since) as sent or bounced; the module fails and names the others.
   - Every mutating operation plans first; in check mode it returns the same result shape and changes nothing.
 author:
   - opsiface.sendmail developers
@@ -37,7 +41,7 @@ options:
   operation:
     description: What to do.
     type: str
-    choices: [summary, list, flush, hold, release, delete, move_aside]
+    choices: [summary, list, flush, hold, release, delete, move_aside, ids, account]
     default: summary
   queue:
     description:
@@ -104,6 +108,22 @@ options:
         Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
     type: bool
     default: true
+  expected_ids:
+    description:
+      - For V(account), the IDs recorded before, per queue (the RV(ids) of an earlier V(ids) call).
+    type: dict
+  aside_dirs:
+    description: For V(account), queue directories moved aside since (RV(moved) C(moved_to)).
+    type: list
+    elements: path
+    default: []
+  since:
+    description: For V(account), the Unix time the IDs were recorded; mail log lines from then on are read.
+    type: float
+  log_paths:
+    description: For V(account), the mail logs to read, first existing one wins. Default by platform family.
+    type: list
+    elements: path
   cache_dir:
     description: Where the summary cache lives (created 0700, files 0600; a symlink or a foreign owner disables it).
     type: path
@@ -136,6 +156,17 @@ EXAMPLES = r"""
     queue: mta
     recipient_domain: spam.example
     reason: abuse ticket 4711
+
+- name: Record the queue IDs before a restart
+  opsiface.sendmail.sendmail_queue:
+    operation: ids
+  register: before
+
+- name: Afterwards, every message is still there, moved aside or delivered
+  opsiface.sendmail.sendmail_queue:
+    operation: account
+    expected_ids: "{{ before.ids }}"
+    since: "{{ before.recorded_at }}"
 
 - name: Move the queue aside (sendmail must be stopped)
   opsiface.sendmail.sendmail_queue:
@@ -197,6 +228,22 @@ moved:
   description: For V(move_aside), C(queue_dir), C(moved_to), owner, group and mode.
   returned: when O(operation=move_aside)
   type: dict
+ids:
+  description: For V(ids), the sorted queue IDs per queue.
+  returned: when O(operation=ids)
+  type: dict
+  sample: {mta: [6ARDQ2Tq000082, 6ARDQ2Tr000082], msp: []}
+recorded_at:
+  description: For V(ids), the Unix time the names were read.
+  returned: when O(operation=ids)
+  type: float
+accounting:
+  description:
+    - For V(account), how many of the expected messages are C(present), C(moved_aside), C(finished) (with
+      C(finished_by_outcome) V(sent) / V(bounced) from the mail log), and the C(lost) IDs.
+  returned: when O(operation=account)
+  type: dict
+  sample: {expected: 200, present: 200, moved_aside: 0, finished: 0, finished_by_outcome: {}, lost: [], ok: true}
 """
 
 import time
@@ -208,6 +255,8 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _queue,
     _queueops,
     _runner,
+    _service,
+    _syslog,
 )
 
 
@@ -217,7 +266,7 @@ def main() -> None:
             "operation": {
                 "type": "str",
                 "default": "summary",
-                "choices": ["summary", "list", "flush", "hold", "release", "delete", "move_aside"],
+                "choices": ["summary", "list", "flush", "hold", "release", "delete", "move_aside", "ids", "account"],
             },
             "queue": {"type": "str", "default": "both", "choices": ["mta", "msp", "both"]},
             "queue_ids": {"type": "list", "elements": "str"},
@@ -236,20 +285,28 @@ def main() -> None:
             "pidfile": {"type": "path"},
             "cache": {"type": "bool", "default": True},
             "cache_dir": {"type": "path", "default": "/var/cache/opsiface-sendmail"},
+            "expected_ids": {"type": "dict"},
+            "aside_dirs": {"type": "list", "elements": "path", "default": []},
+            "since": {"type": "float"},
+            "log_paths": {"type": "list", "elements": "path"},
             "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
         },
+        required_if=[("operation", "account", ("expected_ids", "since"))],
         supports_check_mode=True,
     )
     p = module.params
     op = p["operation"]
-    if op not in ("summary", "list") and p["queue"] == "both":
+    if op not in ("summary", "list", "ids", "account") and p["queue"] == "both":
         module.fail_json(msg=f"operation={op} acts on one queue: set queue to mta or msp")
     try:
         for qid in p["queue_ids"] or []:
             _queue.decode_queue_id(qid)
+        for ids in (p["expected_ids"] or {}).values():
+            for qid in ids or []:
+                _queue.decode_queue_id(str(qid))
         if p["reason"] and any(c in p["reason"] for c in "\r\n\0"):
             raise _queue.QueueError("reason must not contain CR, LF or NUL")
     except _queue.QueueError as exc:
@@ -270,6 +327,54 @@ def main() -> None:
         )
         module.exit_json(changed=False, queues=queues, status=check["status"], reason=check["reason"])
 
+    if op == "ids":
+        ids, unreadable = {}, []
+        for n in names:
+            ids[n], problems = _queue.queue_ids(dirs[n])
+            unreadable += problems
+        if unreadable:
+            module.fail_json(msg="cannot read the queue: " + "; ".join(unreadable))
+        module.exit_json(
+            changed=False,
+            ids=ids,
+            recorded_at=now,
+            counts={n: len(v) for n, v in ids.items()},
+            observations=[
+                "recorded the queue IDs: " + ", ".join(f"{len(v)} in the {n.upper()} queue" for n, v in ids.items())
+            ],
+        )
+
+    if op == "account":
+        present: set[str] = set()
+        for n in ("mta", "msp"):
+            found, unreadable = _queue.queue_ids(paths[f"{n}_queue_dirs"])
+            if unreadable:
+                module.fail_json(msg="cannot read the queue: " + "; ".join(unreadable))
+            present.update(found)
+        aside, unreadable = _queue.queue_ids(p["aside_dirs"])
+        if unreadable:
+            module.fail_json(msg="cannot read a moved-aside queue: " + "; ".join(unreadable))
+        expected = {str(k): [str(i) for i in v or []] for k, v in p["expected_ids"].items()}
+        missing = {i for v in expected.values() for i in v} - present - set(aside)
+        outcomes = _syslog.find_outcomes(p["log_paths"] or layout.logs, missing, now, p["since"])
+        accounting = _service.account(expected, present, set(aside), outcomes)
+        if not accounting["ok"]:
+            module.fail_json(
+                msg=f"{len(accounting['lost'])} of {accounting['expected']} message(s) recorded before are not in "
+                "the queues, not moved aside and not logged as delivered: " + ", ".join(accounting["lost"][:20]),
+                accounting=accounting,
+            )
+        outcomes_text = ", ".join(f"{v} {k}" for k, v in sorted(accounting["finished_by_outcome"].items()))
+        module.exit_json(
+            changed=False,
+            accounting=accounting,
+            observations=[
+                f"all {accounting['expected']} message(s) recorded before are accounted for: "
+                f"{accounting['present']} still queued, {accounting['moved_aside']} moved aside, "
+                f"{accounting['finished']} finished" + (f" ({outcomes_text})" if outcomes_text else "")
+            ],
+        )
+
     if op == "move_aside":
         daemon = _collect.collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
         try:
@@ -278,7 +383,16 @@ def main() -> None:
             )
         except (_queue.QueueError, OSError) as exc:
             module.fail_json(msg=str(exc), daemon_state=daemon["state"])
-        module.exit_json(changed=True, moved=moved)
+        verb = "would move" if module.check_mode else "moved"
+        module.exit_json(
+            changed=True,
+            moved=moved,
+            actions=[
+                f"{verb} {moved['queue_dir']} aside to {moved['moved_to']} and recreate it empty "
+                f"(owner {moved['owner']}, group {moved['group']}, mode {moved['mode']})"
+                + (" (check mode: nothing moved)" if module.check_mode else "")
+            ],
+        )
 
     messages: list[dict] = []
     selected = 0
