@@ -428,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p_fault.add_argument("host")
     p_fault.add_argument(
-        "kind", choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "dumpable", "heal"]
+        "kind",
+        choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "dumpable", "heal"],
     )
     p_fault.add_argument("--count", type=int, default=20, help="backlog: messages")
     p_fault.add_argument("--age-hours", type=float, default=0.0, help="backlog: age of the messages")

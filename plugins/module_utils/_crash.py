@@ -87,7 +87,9 @@ def ptrace_problem(ptrace_scope: int | None, our_status: dict, target: dict) -> 
     return None
 
 
-def abort_problem(target: dict, suid_dumpable: int | None, core_pattern: str, core_soft_limit: int | None) -> str | None:
+def abort_problem(
+    target: dict, suid_dumpable: int | None, core_pattern: str, core_soft_limit: int | None
+) -> str | None:
     """Why ``kill -6`` would kill the daemon without leaving a core we can collect, or None."""
     if core_pattern.startswith("|"):
         handler = clean(core_pattern[1:].split()[0] if core_pattern[1:].split() else "", 200)

@@ -211,6 +211,12 @@ def _step_text(result: dict) -> str:
                 f"{(result.get('timings') or {}).get('banner')} ms, QUIT {result.get('quit_code')}"
             )
         return f"{result.get('failure')}: {result.get('detail')}"
+    items = result.get("results")
+    if isinstance(items, list):
+        dests = [i.get("dest") for i in items if isinstance(i, dict) and i.get("dest")]
+        if dests:
+            return f"copied {len(dests)} file(s) to {clean(dests[0].rsplit('/', 1)[0], 400)}"
+        return f"{len(items)} item(s) done"
     return clean(result.get("msg") or "done", 512)
 
 

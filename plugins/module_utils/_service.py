@@ -63,9 +63,10 @@ def preflight_verdict(binary: str | None, config_check: dict, queue_problems: li
         problems.append(binary)
     if config_check.get("ok") is False:
         complaints = config_check.get("errors") or []
-        detail = "; ".join(
-            (f"line {c['line']}: " if c.get("line") else "") + str(c.get("message")) for c in complaints[:5]
-        ) or f"rc {config_check.get('rc')}"
+        detail = (
+            "; ".join((f"line {c['line']}: " if c.get("line") else "") + str(c.get("message")) for c in complaints[:5])
+            or f"rc {config_check.get('rc')}"
+        )
         problems.append(f"configuration check failed ({config_check.get('command', 'sendmail -bC')}): {detail}")
     elif config_check.get("ok") is None:
         problems.append(f"configuration could not be checked: {config_check.get('skipped') or 'no verdict'}")
@@ -163,6 +164,7 @@ def stop(
         return step
     step.changed = True
     if check_mode:
+        step.observations.append(f"the listener {pid} is {daemon.get('state')}")
         step.actions.append(f"would stop the listener {pid} with {' '.join(argv)} (check mode: nothing stopped)")
         return step
     res = runner.run(argv, timeout=timeout)
@@ -209,11 +211,15 @@ def start(
     expected_ppids: Iterable[int] = (1,),
     clock=time.monotonic,
     sleep=time.sleep,
+    after_stop: bool = False,
 ) -> tuple[Step, dict]:
-    """Start through the service manager and wait for a listener that accepts, whose parent is init."""
+    """Start through the service manager and wait for a listener that accepts, whose parent is init.
+
+    *after_stop* (check mode): a stop earlier in the same run would have ended the running listener.
+    """
     step = Step()
     before = read_daemon()
-    if before.get("running"):
+    if before.get("running") and not (check_mode and after_stop):
         step.observations.append(
             f"a sendmail listener already runs (pid {before.get('pid')}, PPID {before.get('ppid')}); nothing started"
         )

@@ -15,8 +15,8 @@ description:
     C(<operation>.json), C(<operation>.md), C(<operation>.html), C(<operation>-junit.xml) and
     C(hosts/<host>.<operation>.json), so that every operation can report into one directory.
   - Every call appends one line per host (run, operation, status, reasons, observations, actions) to
-    C(journal.jsonl) in O(report_dir): the record of all observations and actions taken.
-  - With O(merge=true), hosts already in the report of the same O(run_id) are kept: a rolling operation
+    C(journal.jsonl) in O(report_dir), the record of all observations and actions taken.
+  - With O(merge=true), hosts already in the report of the same O(run_id) are kept, because a rolling operation
     (C(serial)) writes its report after each batch.
   - Meant to run once per play on the controller (C(run_once), C(delegate_to=localhost)); the role
     M(opsiface.sendmail.health_check) calls it.
@@ -174,11 +174,7 @@ def main() -> None:
     finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     op = p["operation"]
     report_dir = os.path.abspath(p["report_dir"])  # relative to the controller's working directory
-    names = (
-        ("fleet", "junit.xml", "")
-        if op == "healthcheck"
-        else (op, f"{op}-junit.xml", f".{op}")
-    )
+    names = ("fleet", "junit.xml", "") if op == "healthcheck" else (op, f"{op}-junit.xml", f".{op}")
     hosts = dict(p["hosts"])
     if p["merge"]:
         hosts = dict(_previous_hosts(os.path.join(report_dir, names[0] + ".json"), p["run_id"]), **hosts)

@@ -227,7 +227,11 @@ class Capture:
             self.guard("ptrace", {"ptrace_scope": scope}, _crash.ptrace_problem(scope, ours, target))
         core_glob = None
         if p["mode"] == "abort":
-            self.guard("confirm_abort", p["confirm_abort"], None if p["confirm_abort"] else "mode=abort needs confirm_abort=true")
+            self.guard(
+                "confirm_abort",
+                p["confirm_abort"],
+                None if p["confirm_abort"] else "mode=abort needs confirm_abort=true",
+            )
             pattern = _read("/proc/sys/kernel/core_pattern", 4096).strip() or "core"
             suid = _int_file("/proc/sys/fs/suid_dumpable")
             soft = self.core_limit(pid)
@@ -279,7 +283,9 @@ class Capture:
         if soft == 0 and not self.module.check_mode:
             try:
                 resource.prlimit(pid, resource.RLIMIT_CORE, (hard, hard))
-                self.result["actions"].append(f"raised the core size limit of {pid} to {'unlimited' if hard < 0 else hard}")
+                self.result["actions"].append(
+                    f"raised the core size limit of {pid} to {'unlimited' if hard < 0 else hard}"
+                )
                 return hard
             except OSError as exc:
                 self.result["observations"].append(f"could not raise the core size limit of {pid}: {exc.strerror}")
@@ -310,7 +316,9 @@ class Capture:
         meta_proc = {"maps": _read(f"/proc/{pid}/maps", 256 * 1024), "limits": _read(f"/proc/{pid}/limits")}
         cmdline = _read(f"/proc/{pid}/cmdline", 4096).replace("\0", " ").strip()
         if p["mode"] == "gcore":
-            res = self.runner.run([self.runner.which("gcore"), "-o", os.path.join(self.bundle, "core"), str(pid)], timeout=p["timeout"])
+            res = self.runner.run(
+                [self.runner.which("gcore"), "-o", os.path.join(self.bundle, "core"), str(pid)], timeout=p["timeout"]
+            )
             self.after_gdb(pid, before)
             if not res.ok or not os.path.isfile(core):
                 detail = _service.command_record(res)
@@ -407,7 +415,9 @@ class Capture:
         )
 
     def metadata(self, pid: int, before: dict, exe: str, cmdline: str, proc: dict, started: float) -> dict:
-        config = _collect.collect_config(self.p["config_path"], self.sendmail, self.runner, self.p["command_timeout"], False)
+        config = _collect.collect_config(
+            self.p["config_path"], self.sendmail, self.runner, self.p["command_timeout"], False
+        )
         queues = {}
         for kind in ("mta", "msp"):
             ids, problems = _queue.queue_ids(self.paths[f"{kind}_queue_dirs"])
@@ -444,7 +454,9 @@ class Capture:
             _crash.remove_quietly(os.path.join(base, name))
             self.result["removed"].append(os.path.join(base, name))
         if self.result["removed"]:
-            self.result["actions"].append(f"removed {len(self.result['removed'])} old bundle(s) (keep {self.p['keep']})")
+            self.result["actions"].append(
+                f"removed {len(self.result['removed'])} old bundle(s) (keep {self.p['keep']})"
+            )
 
 
 def _safe_readlink(path: str) -> str | None:

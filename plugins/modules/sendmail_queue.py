@@ -20,8 +20,8 @@ description:
     to a dated root-only trash directory unless O(purge=true).
   - V(move_aside) is the runbook's "moved out of the way while sendmail is stopped". It refuses while a daemon
     runs, renames the queue directory and recreates it empty with the same owner, group and mode.
-  - V(ids) returns the queue IDs of both queues (names only, no file is read): what a restart records before it
-    stops anything.
+  - V(ids) returns the queue IDs of both queues (names only, no file is read), which is what a restart records
+    before it stops anything.
   - V(account) is the restart's "nothing lost" gate. Each ID of O(expected_ids) must be in a queue again, in one of
     O(aside_dirs), or logged in the mail log since O(since) as sent or bounced; the module fails and names the others.
   - Every mutating operation plans first; in check mode it returns the same result shape and changes nothing.

@@ -60,6 +60,12 @@ options:
     type: list
     elements: int
     default: [1]
+  after_stop:
+    description:
+      - Check mode only, for V(started). A stop earlier in the same run would have ended the running listener, so
+        report the start that would follow instead of "already running".
+    type: bool
+    default: false
   pidfile:
     description: The daemon's PidFile. Default from O(config_path).
     type: path
@@ -237,6 +243,7 @@ def main() -> None:
             "start_command": {"type": "list", "elements": "str"},
             "expected_ppids": {"type": "list", "elements": "int", "default": [1]},
             "pidfile": {"type": "path"},
+            "after_stop": {"type": "bool", "default": False},
             "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
@@ -294,10 +301,11 @@ def main() -> None:
         step, after = _service.start(
             runner,
             p["start_command"] or layout.service_start,
-            read_daemon if not (module.check_mode and state == "restarted") else lambda: {},
+            read_daemon,
             p["timeout"],
             module.check_mode,
             p["expected_ppids"],
+            after_stop=p["after_stop"] or state == "restarted",
         )
         _merge(result, step)
         result["daemon"] = after or before

@@ -188,7 +188,9 @@ def main() -> None:
         verified["timed_out"] = res.timed_out
         result["addresses"].append(verified)
         where = ", ".join(
-            f"{t['mailer']}" + (f" via {t['host']}" if t["host"] else "") for t in verified["targets"] if t["deliverable"]
+            f"{t['mailer']}" + (f" via {t['host']}" if t["host"] else "")
+            for t in verified["targets"]
+            if t["deliverable"]
         )
         result["observations"].append(
             f"sendmail -bv {address}: {verified['verdict']}"
@@ -205,6 +207,12 @@ def main() -> None:
             )
             result["deliveries"] = runs
             result["changed"] = True
+            for run in runs:
+                lines = [ln for ln in str(run.get("transcript") or "").split("\\n") if ln.strip()]
+                result["observations"].append(
+                    f"delivery attempt {', '.join(run.get('queue_ids') or [])}: rc {run.get('rc')}, "
+                    + (lines[-1].strip() if lines else "no transcript")
+                )
             result["actions"].append(
                 f"attempted delivery of {len(p['queue_ids'])} message(s) from the {p['queue'].upper()} queue with "
                 "sendmail -v -qI (transcript in deliveries)"
@@ -233,6 +241,11 @@ def main() -> None:
                 summary = _trace.summarize_syscalls(fh.read().decode("utf-8", "replace"))
             result["trace"] = dict(run.to_dict(), summary=summary)
             result["changed"] = True
+            top = ", ".join(f"{k} {v}" for k, v in list(summary["syscalls"].items())[:6]) or "none"
+            result["observations"].append(
+                f"system-call trace of {pid}: {summary['lines']} line(s), {summary['errors']} failed call(s); "
+                f"most frequent: {top}"
+            )
             result["actions"].append(
                 f"traced the system calls of {pid} with {os.path.basename(tool)} for {run.seconds:.1f} s into "
                 f"{output} ({run.bytes_written} bytes, stopped by {run.stopped_by})"
