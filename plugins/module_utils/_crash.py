@@ -147,7 +147,15 @@ def to_delete(bundles: list[tuple[str, float]], keep: int) -> list[str]:
 
 def backtrace_summary(text: str) -> dict:
     """Frames and the innermost function of gdb's ``bt`` output."""
-    frames = re.findall(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+)", text, re.M)
+    frames = []
+    for line in text.splitlines():
+        match = re.match(r"#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+)", line)
+        if match:
+            if frames and match.group(1) == "0":
+                if len(frames) > 1:
+                    break  # the first backtrace only; "thread apply all bt" repeats it per thread
+                frames = []  # gdb printed the current frame on loading the core; bt starts again at #0
+            frames.append((match.group(1), match.group(2)))
     return {
         "frames": len(frames),
         "top": clean(frames[0][1], 120) if frames else None,

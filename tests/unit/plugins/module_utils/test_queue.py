@@ -249,3 +249,18 @@ def test_queue_larger_than_the_cache_is_scanned_without_one(tmp_path, fixture_by
 def test_decode_queue_id_refuses_a_trailing_newline():
     with pytest.raises(_queue.QueueError):
         _queue.decode_queue_id("6ARAaaaa000001\n")
+
+
+def test_queue_ids_reads_names_only(tmp_path):
+    q = tmp_path / "mqueue"
+    (q / "qf").mkdir(parents=True)
+    (q / "qfAAAAAAAA0001").write_bytes(b"")
+    (q / "qf" / "qfAAAAAAAA0002").write_bytes(b"")
+    (q / "hfAAAAAAAA0003").write_bytes(b"")
+    (q / "QfAAAAAAAA0004").write_bytes(b"")
+    (q / "dfAAAAAAAA0005").write_bytes(b"")  # orphan data file: not a message
+    (q / "qf-not-an-id").write_bytes(b"")
+    os.mkfifo(q / "qfAAAAAAAA0006")  # named like one; only the name is read, never opened
+    ids, problems = _queue.queue_ids([str(q), str(tmp_path / "missing")])
+    assert ids == ["AAAAAAAA0001", "AAAAAAAA0002", "AAAAAAAA0003", "AAAAAAAA0004", "AAAAAAAA0006"]
+    assert problems and "missing" in problems[0]

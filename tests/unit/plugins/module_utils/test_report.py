@@ -103,3 +103,62 @@ def test_filter_classifies_results():
     crashed = dict(stopped, module_stderr="Traceback (most recent call last):\n  ...\nKeyError: 'x'\n")
     assert sendmail_health(crashed)["status"] == "critical"
     assert sendmail_health({"skipped": True}, None)["reasons"] == ["no check ran (were all areas skipped by tags?)"]
+
+
+def test_operation_result_restart_steps():
+    steps = [
+        ("preflight", {"observations": ["pre-flight passed"], "actions": [], "changed": False}),
+        ("record", {"observations": ["recorded the queue IDs: 200 in the MTA queue, 0 in the MSP queue"]}),
+        ("stop", {"changed": True, "actions": ["ran /etc/init.d/sendmail stop (rc 0)"], "observations": ["gone"]}),
+        ("move_aside", {"skipped": True}),
+        ("start", {"changed": True, "actions": ["ran /etc/init.d/sendmail start (rc 0)"], "observations": ["up"]}),
+        ("new_pid", {"msg": "new listener 90 (PPID 1), was 71", "changed": False}),
+        ("smtp", {"success": True, "banner_code": 220, "hostname": "mx01", "timings": {"banner": 3}, "quit_code": 221}),
+        ("nothing_lost", None),
+    ]
+    result = _report.operation_result(steps)
+    assert result["status"] == "ok" and not result["escalate"]
+    assert list(result["checks"]) == ["preflight", "record", "stop", "start", "new_pid", "smtp"]
+    assert "smtp: 220 mx01 in 3 ms, QUIT 221" in result["observations"]
+    assert result["actions"] == ["ran /etc/init.d/sendmail stop (rc 0)", "ran /etc/init.d/sendmail start (rc 0)"]
+
+
+def test_operation_result_failed_and_unreachable():
+    failed = _report.operation_result(
+        [("preflight", {"failed": True, "msg": "pre-flight failed: line 3", "actions": ["none: nothing stopped"]})]
+    )
+    assert failed["status"] == "critical" and failed["escalate"]
+    assert failed["reasons"] == ["preflight: pre-flight failed: line 3"]
+    probe = _report.operation_result(
+        [("smtp", {"failed": True, "success": False, "failure": "timeout_banner", "detail": "no banner in 10 s"})]
+    )
+    assert probe["reasons"] == ["smtp: timeout_banner: no banner in 10 s"]
+    lost = _report.operation_result(
+        [
+            ("stop", {"changed": True, "actions": ["ran stop"]}),
+            ("start", {"unreachable": True, "msg": "container gone"}),
+        ]
+    )
+    assert lost["status"] == "unreachable"
+    assert lost["reasons"] == ["unreachable during start: container gone"]
+    assert lost["actions"] == ["ran stop"]
+    assert _report.operation_result([("x", None)])["status"] == "unreachable"
+
+
+def test_fleet_of_an_operation_renders_with_its_title():
+    hosts = {"mx01": _report.operation_result([("capture", {"observations": ["core written"], "actions": ["gcore"]})])}
+    data = _report.fleet(hosts, "r1", "s", "f", {"mode": "gcore"}, operation="crash_capture")
+    data["pending"] = ["mx02"]
+    assert data["schema"] == "opsiface.sendmail/crash_capture/v1"
+    assert render(data)
+    assert "# sendmail crash capture r1" in _report.render_markdown(data)
+    assert "not reached" in _report.render_markdown(data).lower()
+    assert "<h1>sendmail crash capture</h1>" in _report.render_html(data)
+    assert 'name="sendmail-crash_capture"' in _report.render_junit(data)
+    assert _report.summary_lines(data)[-1] == "not reached (the rollout stopped before them): mx02"
+
+
+def render(data: dict) -> bool:
+    json.loads(json.dumps(data))
+    ET.fromstring(_report.render_junit(data))
+    return True

@@ -169,3 +169,14 @@ def test_journal_output():
     )
     scan = _syslog.scan_journal_output(data, now)
     assert scan.source == "journald" and scan.syserr == 1 and scan.last_activity == now - 540
+
+
+def test_find_outcomes_real_log(tmp_path, fixture_bytes):
+    log = tmp_path / "mail.log"
+    log.write_bytes(fixture_bytes("debian12-8.17.1.9-mail.log-sent-bounced"))
+    now = 1795786600.0  # 2026-11-27T13:36:40Z, a minute after the capture
+    wanted = {"6ARDZa6m000883", "6ARDZa9I000888", "6ARDZaai000884", "6ARDNLH6000148", "6ARDZZZZ000001"}
+    outcomes = _syslog.find_outcomes([str(log)], wanted, now, now - 3600)
+    assert outcomes == {"6ARDZa6m000883": "sent", "6ARDZa9I000888": "bounced", "6ARDZaai000884": "sent"}
+    assert _syslog.find_outcomes([str(log)], wanted, now, now + 600) == {}  # every line is older than since
+    assert _syslog.find_outcomes([str(tmp_path / "missing")], wanted, now, 0) == {}
