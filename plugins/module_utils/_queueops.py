@@ -220,34 +220,69 @@ def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, c
 
 
 def move_aside(queue_dir: str, daemon_running: bool, check_mode: bool, now: float | None = None) -> dict:
-    """Rename the queue directory and recreate it empty with the same owner, group and mode."""
+    """Rename the queue directory and recreate it empty with the same owner, group and mode.
+
+    A queue directory that is a mount point (its own file system, common on mail
+    servers) cannot be renamed: then its queue files are moved, by rename on the
+    same file system, into a hidden ``.aside-<time>`` directory inside it, which
+    sendmail does not read (it only reads names starting with qf, hf or Qf).
+    """
     if daemon_running:
         raise QueueError(f"refusing to move {queue_dir} aside while the sendmail daemon runs; stop it first")
     st = os.lstat(queue_dir)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise QueueError(f"{queue_dir} is not a real directory; refusing to move it")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    new_path = f"{queue_dir.rstrip('/')}.aside-{stamp}"
+    mounted = os.path.ismount(queue_dir)
+    new_path = os.path.join(queue_dir, f".aside-{stamp}") if mounted else f"{queue_dir.rstrip('/')}.aside-{stamp}"
     if os.path.lexists(new_path):
         raise QueueError(f"{new_path} exists already; refusing to overwrite it")
-    plan = {
-        "queue_dir": queue_dir,
-        "moved_to": new_path,
-        "owner": st.st_uid,
-        "group": st.st_gid,
-        "mode": oct(stat.S_IMODE(st.st_mode)),
-    }
-    if check_mode:
-        return plan
     subdirs = [
         (sub, os.lstat(os.path.join(queue_dir, sub)))
         for sub in ("qf", "df", "xf")
         if os.path.isdir(os.path.join(queue_dir, sub)) and not os.path.islink(os.path.join(queue_dir, sub))
     ]
+    plan = {
+        "queue_dir": queue_dir,
+        "moved_to": new_path,
+        "method": "files moved into a directory inside the mount point" if mounted else "directory renamed",
+        "owner": st.st_uid,
+        "group": st.st_gid,
+        "mode": oct(stat.S_IMODE(st.st_mode)),
+        "subdirectories": [sub for sub, _ in subdirs],
+    }
+    if check_mode:
+        return plan
+    if mounted:
+        plan["files"] = _move_files_inside(queue_dir, new_path, st, subdirs)
+        return plan
     os.rename(queue_dir, new_path)
     for path, attrs in [(queue_dir, st)] + [(os.path.join(queue_dir, sub), sst) for sub, sst in subdirs]:
-        os.mkdir(path, 0o700)
-        os.chown(path, attrs.st_uid, attrs.st_gid)
-        os.chmod(path, stat.S_IMODE(attrs.st_mode))
-    plan["subdirectories"] = [sub for sub, _ in subdirs]
+        _mkdir_like(path, attrs)
     return plan
+
+
+def _mkdir_like(path: str, attrs: os.stat_result) -> None:
+    os.mkdir(path, 0o700)
+    os.chown(path, attrs.st_uid, attrs.st_gid)
+    os.chmod(path, stat.S_IMODE(attrs.st_mode))
+
+
+def _move_files_inside(queue_dir: str, target: str, st: os.stat_result, subdirs: list) -> int:
+    """Rename every queue file of *queue_dir* (and its qf/df/xf subdirectories) into *target*."""
+    _mkdir_like(target, st)
+    os.chmod(target, 0o700)
+    moved = 0
+    pairs = [(queue_dir, target)]
+    for sub, sst in subdirs:
+        _mkdir_like(os.path.join(target, sub), sst)
+        pairs.append((os.path.join(queue_dir, sub), os.path.join(target, sub)))
+    for src_dir, dst_dir in pairs:
+        # control files first: interrupted half-way, a data file is left behind, never a qf without its df
+        for name in sorted(os.listdir(src_dir), key=lambda n: (n[:2] not in ("qf", "hf", "Qf"), n)):
+            path = os.path.join(src_dir, name)
+            if split_name(name) is None or not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            os.rename(path, os.path.join(dst_dir, name))
+            moved += 1
+    return moved

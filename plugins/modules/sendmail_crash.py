@@ -273,7 +273,11 @@ class Capture:
             )
             self.result["daemon"] = before
             self.module.exit_json(**self.result)
-        self.capture(pid, before, core_glob)
+        try:
+            self.capture(pid, before, core_glob)
+        except OSError as exc:
+            self.after_gdb(pid, before)
+            self.fail(f"the capture failed writing {exc.filename or self.bundle}: {exc.strerror}")
 
     def core_limit(self, pid: int) -> int | None:
         try:
@@ -293,8 +297,11 @@ class Capture:
         return soft if soft != 0 or self.module.check_mode else 0
 
     def space(self, path: str, needed: int) -> str | None:
+        existing = path
+        while not os.path.isdir(existing) and existing not in ("/", ""):
+            existing = os.path.dirname(existing)  # check mode: the directory is not created yet
         try:
-            return _crash.space_problem(path, _crash.free_bytes(path), needed)
+            return _crash.space_problem(path, _crash.free_bytes(existing), needed)
         except OSError as exc:
             return f"{path}: {exc.strerror}"
 

@@ -108,6 +108,12 @@ options:
         Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
     type: bool
     default: true
+  after_stop:
+    description:
+      - Check mode only, for V(move_aside). A stop earlier in the same run would have ended the daemon, so plan the
+        move instead of refusing because the daemon runs now.
+    type: bool
+    default: false
   expected_ids:
     description:
       - For V(account), the IDs recorded before, per queue (the RV(ids) of an earlier V(ids) call).
@@ -285,6 +291,7 @@ def main() -> None:
             "pidfile": {"type": "path"},
             "cache": {"type": "bool", "default": True},
             "cache_dir": {"type": "path", "default": "/var/cache/opsiface-sendmail"},
+            "after_stop": {"type": "bool", "default": False},
             "expected_ids": {"type": "dict"},
             "aside_dirs": {"type": "list", "elements": "path", "default": []},
             "since": {"type": "float"},
@@ -378,8 +385,9 @@ def main() -> None:
     if op == "move_aside":
         daemon = _collect.collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
         try:
+            running = daemon["running"] or daemon["state"] == "stopped"
             moved = _queueops.move_aside(
-                dirs[names[0]][0], daemon["running"] or daemon["state"] == "stopped", module.check_mode, now
+                dirs[names[0]][0], running and not (module.check_mode and p["after_stop"]), module.check_mode, now
             )
         except (_queue.QueueError, OSError) as exc:
             module.fail_json(msg=str(exc), daemon_state=daemon["state"])
