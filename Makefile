@@ -10,7 +10,7 @@ COLLECTION_LINK := .collections/ansible_collections/opsiface/sendmail
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv docker lab-image lab-up lab-down demo test lint unit integration build clean
+.PHONY: help venv docker lab-image lab-up lab-down demo test lint unit integration build clean ansible-test changelog
 
 help:
 	@echo "make demo        set up everything on a fresh Debian machine and run the main job on a 3-host lab"
@@ -63,6 +63,7 @@ demo: lab-image venv
 test: venv lab-image
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory ansible-test
 	status=0; $(MAKE) --no-print-directory integration || status=$$?; \
 	  $(PYTHON) lab/lab.py --prefix it --inventory tests/output/inventory.ini down >/dev/null; \
 	  exit $$status
@@ -72,15 +73,40 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
 
 unit: venv
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q tests/unit lab/tests
 
 integration: venv lab-image
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
 
 build: venv
 	$(BIN)/ansible-galaxy collection build --force
+
+# ansible-test runs on the collection as installed from its tarball (a path ending in
+# ansible_collections/opsiface/sendmail), outside the checkout so the linters never see it.
+# It puts pip into each sanity test's venv with get-pip.py from ci-files.testing.ansible.com,
+# which is unreachable here: hacking/get_pip.py does the same from pip's wheel on PyPI.
+ANSIBLE_TEST_ROOT ?= /tmp/opsiface-sendmail-ansible-test
+ANSIBLE_TEST_DIR := $(ANSIBLE_TEST_ROOT)/ansible_collections/opsiface/sendmail
+ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
+
+ansible-test: venv
+	rm -rf $(ANSIBLE_TEST_ROOT) && mkdir -p $(ANSIBLE_TEST_ROOT) $(ANSIBLE_TEST_CACHE)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(ANSIBLE_TEST_ROOT) >/dev/null
+	cd $(ANSIBLE_TEST_ROOT) && $(CURDIR)/$(BIN)/ansible-galaxy collection install --force -p . opsiface-sendmail-*.tar.gz >/dev/null
+	pip=$$($(BIN)/python -c "import importlib.util as u, re; d = u.find_spec('ansible_test').submodule_search_locations[0]; \
+	    print(re.search(r\"pip='([0-9.]+)'\", open(d + '/_internal/python_requirements.py').read()).group(1))"); \
+	  $(BIN)/python -m pip download -q --disable-pip-version-check --no-deps -d $(ANSIBLE_TEST_CACHE) pip==$$pip && \
+	  cp hacking/get_pip.py $(ANSIBLE_TEST_CACHE)/get_pip_$$(echo $$pip | tr . _).py
+	cd $(ANSIBLE_TEST_DIR) && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11
+	cd $(ANSIBLE_TEST_DIR) && $(CURDIR)/$(BIN)/ansible-test units --python 3.11
+
+# CHANGELOG.md from changelogs/changelog.yaml and any new fragments (a release: antsibull-changelog release).
+changelog: venv
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog generate
 
 clean:
 	rm -rf $(VENV) .collections tests/output .pytest_cache .ruff_cache

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".collections"))
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _queue  # noqa: E402
 
-TEMPLATE = ROOT / "tests/unit/fixtures/queue/debian12-8.17.1.9-qf-deferred-relay"
+TEMPLATE = ROOT / "tests/unit/fixtures/queue/debian12-8.17.1.9-qf-deferred-relay.bin"
 
 
 def main() -> int:

@@ -81,7 +81,7 @@ def debian_mirror() -> str:
                     return stanza["URIs"].split()[0]
                 stanza = {}
             elif not line.startswith("#") and ":" in line:
-                key, _, value = line.partition(":")
+                key, _sep, value = line.partition(":")
                 stanza[key.strip()] = value.strip()
     legacy = Path("/etc/apt/sources.list")
     if legacy.exists():

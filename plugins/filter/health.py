@@ -67,7 +67,7 @@ def sendmail_operation_results(hosts: list, hostvars, steps: list, escalate_on: 
     for host in hosts:
         facts = hostvars[host] if host in hostvars else {}
         registered = [(label, _plain(facts.get(var))) for label, var in pairs]
-        if all(result is None for _, result in registered):
+        if all(result is None for _key, result in registered):
             out[host] = _report.unreachable_result("the host left the play before its first step")
         else:
             out[host] = _report.operation_result(registered, escalate_on)

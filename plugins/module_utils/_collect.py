@@ -28,9 +28,9 @@ def read_file(path: str, limit: int = 4 * 1024 * 1024) -> tuple[bytes | None, st
 
 def config_paths(config_path: str, submit_path: str, layout: Layout) -> dict:
     """What the cf files say: queue directories, PidFile, ports (layout defaults where they are silent)."""
-    data, _ = read_file(config_path)
+    data, _unused = read_file(config_path)
     cf = _config.parse_cf(data or b"")
-    submit_data, _ = read_file(submit_path)
+    submit_data, _unused = read_file(submit_path)
     submit = _config.parse_cf(submit_data or b"")
     mta_qdir = cf.get("QueueDirectory", _config.DEFAULTS["QueueDirectory"])
     return {

@@ -41,7 +41,7 @@ def parse_cf(data: bytes) -> CfOptions:
         elif len(line) > 1 and line[0] == "O" and line[1] in SHORT_OPTIONS:
             result.options.setdefault(SHORT_OPTIONS[line[1]], []).append(line[2:].strip())
         elif line.startswith("Q") and len(line) > 1 and not line.startswith("Q "):
-            name, _, rest = line[1:].partition(",")
+            name, _sep, rest = line[1:].partition(",")
             group = {"name": name.strip()}
             for part in rest.split(","):
                 key, sep, value = part.strip().partition("=")

@@ -38,7 +38,7 @@ def parse_status(text: str) -> dict:
     """/proc/PID/status: uids, gids (real, effective, saved, fs), VmSize in bytes, CapEff as an int."""
     out: dict = {}
     for line in text.splitlines():
-        key, _, value = line.partition(":")
+        key, _sep, value = line.partition(":")
         value = value.strip()
         if key in ("Uid", "Gid"):
             try:
@@ -142,7 +142,7 @@ def space_problem(path: str, free_bytes: int, needed: int) -> str | None:
 def to_delete(bundles: list[tuple[str, float]], keep: int) -> list[str]:
     """Retention: every bundle but the newest *keep* (by name, which starts with the UTC time)."""
     ordered = sorted(bundles, key=lambda b: (b[0], b[1]), reverse=True)
-    return [name for name, _ in ordered[max(keep, 0) :]]
+    return [name for name, _value in ordered[max(keep, 0) :]]
 
 
 def backtrace_summary(text: str) -> dict:
@@ -159,7 +159,7 @@ def backtrace_summary(text: str) -> dict:
     return {
         "frames": len(frames),
         "top": clean(frames[0][1], 120) if frames else None,
-        "functions": [clean(f, 120) for _, f in frames[:8]],
+        "functions": [clean(f, 120) for _key, f in frames[:8]],
     }
 
 
@@ -299,4 +299,4 @@ def matching_cores(glob: str, after: float) -> list[str]:
             continue
         if stat.S_ISREG(st.st_mode) and st.st_mtime >= after - 1:
             found.append((st.st_mtime, path))
-    return [p for _, p in sorted(found, reverse=True)]
+    return [p for _key, p in sorted(found, reverse=True)]

@@ -296,7 +296,7 @@ def parse_proc_net_tcp(text: str) -> list[tuple[str, int, int]]:
         parts = line.split()
         if len(parts) < 10 or parts[3] != "0A":
             continue
-        addr_hex, _, port_hex = parts[1].partition(":")
+        addr_hex, _sep, port_hex = parts[1].partition(":")
         try:
             port = int(port_hex, 16)
             inode = int(parts[9])
@@ -369,7 +369,7 @@ def linux_listeners(proc_root: str, ports: Iterable[int]) -> list[dict]:
         except OSError:
             continue
         found.extend((addr, port, inode) for addr, port, inode in rows if port in wanted)
-    owners = socket_owners(proc_root, {inode for _, _, inode in found})
+    owners = socket_owners(proc_root, {inode for _addr, _port, inode in found})
     result = []
     for addr, port, inode in found:
         pid = owners.get(inode)

@@ -116,7 +116,7 @@ def parse_qf(data: bytes, queue_id: str = "", kind: str = "qf") -> QueueFile:
         elif code == b"S":
             qf.sender = clean(value, 512)
         elif code == b"R":
-            _, _, addr = value.partition(b":") if b":" in value[:12] else (b"", b"", value)
+            _scheme, _sep, addr = value.partition(b":") if b":" in value[:12] else (b"", b"", value)
             qf.recipients.append(clean(addr, 512))
     if not qf.complete:
         qf.problems.append("truncated (no terminating '.' line)")
@@ -547,7 +547,7 @@ class _Scan:
         sizes = list(map(self.old_df.get, d_names))
         if None in sizes and not all(map(_VALID_NAME, (n for n, z in zip(d_names, sizes, strict=True) if z is None))):
             kept = [(n, z) for n, z in zip(d_names, sizes, strict=True) if z is not None or _VALID_NAME(n)]
-            d_names, sizes = [n for n, _ in kept], [z for _, z in kept]
+            d_names, sizes = [n for n, _size in kept], [z for _name, z in kept]
         self.data_ids.extend(map(hash, map(_ID_OF, d_names)))
         for i, size in enumerate(sizes):
             if size is None:

@@ -176,7 +176,7 @@ def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, c
         ensure_private_dir(trash_dir)  # checked with lstat: a symlinked trash_dir is refused
         ensure_private_dir(target)
     for qid, entries in sorted(files.items()):
-        kinds = {k: p for k, p in entries}
+        kinds = dict(entries)
         control = kinds.get("qf") or kinds.get("hf") or kinds.get("Qf")
         if control is None:
             errors.append(f"{qid}: no control file (only {', '.join(sorted(kinds))}); left alone")
@@ -249,7 +249,7 @@ def move_aside(queue_dir: str, daemon_running: bool, check_mode: bool, now: floa
         "owner": st.st_uid,
         "group": st.st_gid,
         "mode": oct(stat.S_IMODE(st.st_mode)),
-        "subdirectories": [sub for sub, _ in subdirs],
+        "subdirectories": [sub for sub, _value in subdirs],
     }
     if check_mode:
         return plan

@@ -91,7 +91,7 @@ class _Conn:
                 self.buf += chunk
                 if len(self.buf) > MAX_LINE and b"\n" not in self.buf:
                     raise ValueError("reply line too long")
-            line, _, self.buf = self.buf.partition(b"\n")
+            line, _sep, self.buf = self.buf.partition(b"\n")
             lines.append(line)
             if len(lines) > MAX_REPLY_LINES:
                 raise ValueError("too many reply lines")
@@ -310,7 +310,7 @@ def _send(conn: _Conn, send: dict, result: ProbeResult, timeout: float) -> bool:
         reply = conn.read_reply(timeout)
         if reply.code not in ((expect,) if isinstance(expect, int) else expect):
             result.send_code = reply.code
-            result.detail = f"{command.split(':')[0]} answered {reply.code}: {reply.text[:200]}"
+            result.detail = f"{command.split(':', maxsplit=1)[0]} answered {reply.code}: {reply.text[:200]}"
             return False
     body = (
         f"From: <{mail_from}>\r\nTo: <{rcpt_to}>\r\nSubject: {subject} {token}\r\n"

@@ -22,7 +22,9 @@ description:
     M(opsiface.sendmail.health_check) calls it.
   - Files are written to a temporary name and renamed, so a reader never sees half a report.
 author:
-  - opsiface.sendmail developers
+  - opsiface.sendmail developers (@opsiface)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -30,6 +32,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: [posix]
 options:
   hosts:

@@ -24,8 +24,9 @@ description:
     world-writable directory. A guard or dump that fails leaves no bundle behind.
   - Retention keeps the newest O(keep) bundles.
 author:
-  - opsiface.sendmail developers
+  - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
 attributes:
   check_mode:
@@ -34,6 +35,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: [debian, rhel]
     details: Linux (reads /proc). Solaris' C(gcore -o) / C(mdb) are not implemented.
 options:

@@ -26,8 +26,9 @@ description:
     O(aside_dirs), or logged in the mail log since O(since) as sent or bounced; the module fails and names the others.
   - Every mutating operation plans first; in check mode it returns the same result shape and changes nothing.
 author:
-  - opsiface.sendmail developers
+  - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
 attributes:
   check_mode:
@@ -36,6 +37,7 @@ attributes:
     support: full
     details: The queue IDs of the selection before and after.
   platform:
+    support: full
     platforms: [debian, rhel, solaris]
 options:
   operation:
@@ -186,20 +188,20 @@ queues:
   returned: when O(operation=summary)
   type: dict
   contains:
-    count: {description: Messages (qf files)., type: int}
-    size_bytes: {description: Bytes of control and data files., type: int}
-    oldest_age_seconds: {description: Age of the oldest message from its qf C(T) line., type: int}
-    max_attempts: {description: Most delivery attempts of any message., type: int}
-    by_domain: {description: Recipient domain to count (top 10)., type: dict}
-    by_reason: {description: Deferral reason (numbers and addresses folded) to count (top 10)., type: dict}
-    quarantined: {description: Quarantined messages (hf files)., type: int}
+    count: {description: "Messages (qf files).", type: int}
+    size_bytes: {description: "Bytes of control and data files.", type: int}
+    oldest_age_seconds: {description: "Age of the oldest message from its qf C(T) line.", type: int}
+    max_attempts: {description: "Most delivery attempts of any message.", type: int}
+    by_domain: {description: "Recipient domain to count (top 10).", type: dict}
+    by_reason: {description: "Deferral reason (numbers and addresses folded) to count (top 10).", type: dict}
+    quarantined: {description: "Quarantined messages (hf files).", type: int}
     anomalies: {description: "Kind to count: orphan_df, stale_tf, lost_qf, zero_length_qf, truncated_qf,
                  not_regular, unreadable.", type: dict}
-    anomaly_examples: {description: A few anomalies with their paths., type: list, elements: dict}
+    anomaly_examples: {description: "A few anomalies with their paths.", type: list, elements: dict}
     verdict: {description: "V(empty), V(draining), V(backlog) or V(stuck).", type: str}
     status: {description: "V(ok), V(warning) or V(critical).", type: str}
-    evidence: {description: Why., type: list, elements: str}
-    source: {description: V(directory) or V(mailq)., type: str}
+    evidence: {description: "Why.", type: list, elements: str}
+    source: {description: "V(directory) or V(mailq).", type: str}
   sample:
     mta: {count: 3, oldest_age_seconds: 18382, by_domain: {b.example: 2, a.example: 1}, verdict: backlog, status: warning}
     msp: {count: 0, verdict: empty, status: ok}
@@ -468,7 +470,7 @@ def main() -> None:
                 msg="some messages could not be deleted: " + "; ".join(result["deleted"]["errors"]), **result
             )
     if module._diff:
-        after, _ = _queue.list_messages(
+        after, _unused = _queue.list_messages(
             dirs[queue_name],
             time.time(),
             p["queue_ids"],

@@ -22,8 +22,9 @@ description:
   - V(restarted) is V(preflight), V(stopped) and V(started) in one call; it touches nothing when the pre-flight
     fails. The role M(opsiface.sendmail.restart) adds the queue accounting and the SMTP gate around the same steps.
 author:
-  - opsiface.sendmail developers
+  - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
 attributes:
   check_mode:
@@ -32,6 +33,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: [debian, rhel, solaris]
 options:
   state:
@@ -188,7 +190,7 @@ def _stat(path: str) -> os.stat_result | None:
 
 
 def _owners(cf_path: str) -> set[int]:
-    data, _ = _collect.read_file(cf_path)
+    data, _unused = _collect.read_file(cf_path)
     cf = _config.parse_cf(data or b"")
     return {0} | {u for u in (_uid(cf.get("TrustedUser")), _uid(cf.get("RunAsUser"))) if u is not None}
 

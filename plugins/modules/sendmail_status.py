@@ -20,8 +20,9 @@ description:
     costs one module round trip per host.
   - Read-only. Never reports C(changed).
 author:
-  - opsiface.sendmail developers
+  - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
 attributes:
   check_mode:
@@ -30,6 +31,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: [debian, rhel, solaris]
 options:
   areas:
@@ -172,22 +174,22 @@ daemon:
   returned: when V(process) is in O(areas)
   type: dict
   contains:
-    running: {description: Whether a listener is accepting or load-rejecting connections., type: bool}
+    running: {description: "Whether a listener is accepting or load-rejecting connections.", type: bool}
     state: {description: "V(accepting), V(rejecting_load), V(stopped) (state T), V(zombie) or V(absent).", type: str}
-    pid: {description: The listener's pid., type: int}
-    ppid: {description: Its parent (1 when started as the runbook says)., type: int}
-    args: {description: Its process title., type: str}
-    started: {description: Start time, epoch seconds., type: float}
-    uptime_seconds: {description: Seconds since it started., type: int}
-    children: {description: Processes whose parent is the listener., type: int}
-    zombie_children: {description: Of those, defunct ones., type: int}
-    pidfile: {description: The PidFile read., type: str}
-    pidfile_pid: {description: Line 1 of the PidFile., type: int}
-    pidfile_command: {description: Line 2 of the PidFile., type: str}
-    pidfile_matches: {description: Whether the PidFile names the listener., type: bool}
-    pidfile_problem: {description: What is wrong with the PidFile (stale, missing, garbage)., type: str}
-    listeners: {description: Every process that looks like a listener., type: list, elements: dict}
-    others: {description: Other sendmail processes with a C(role) (queue_runner, msp_queue_runner, zombie, other)., type: list, elements: dict}
+    pid: {description: "The listener's pid.", type: int}
+    ppid: {description: "Its parent (1 when started as the runbook says).", type: int}
+    args: {description: "Its process title.", type: str}
+    started: {description: "Start time, epoch seconds.", type: float}
+    uptime_seconds: {description: "Seconds since it started.", type: int}
+    children: {description: "Processes whose parent is the listener.", type: int}
+    zombie_children: {description: "Of those, defunct ones.", type: int}
+    pidfile: {description: "The PidFile read.", type: str}
+    pidfile_pid: {description: "Line 1 of the PidFile.", type: int}
+    pidfile_command: {description: "Line 2 of the PidFile.", type: str}
+    pidfile_matches: {description: "Whether the PidFile names the listener.", type: bool}
+    pidfile_problem: {description: "What is wrong with the PidFile (stale, missing, garbage).", type: str}
+    listeners: {description: "Every process that looks like a listener.", type: list, elements: dict}
+    others: {description: "Other sendmail processes with a C(role) (queue_runner, msp_queue_runner, zombie, other).", type: list, elements: dict}
   sample:
     running: true
     state: accepting

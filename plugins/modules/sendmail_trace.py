@@ -18,8 +18,9 @@ description:
     0600 file in O(dir) (created 0700 without following symlinks), stopped after O(seconds) or at O(max_bytes),
     whichever comes first. The tracer detaches; the daemon keeps serving throughout.
 author:
-  - opsiface.sendmail developers
+  - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
 attributes:
   check_mode:
@@ -28,6 +29,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: [debian, rhel, solaris]
 options:
   addresses:

@@ -20,7 +20,9 @@ description:
   - Refuses CR, LF, NUL, C(<) and C(>) in any envelope or EHLO value, and never sends to a recipient outside the probed
     host unless O(allow_remote_recipient=true).
 author:
-  - opsiface.sendmail developers
+  - opsiface.sendmail developers (@opsiface)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -28,6 +30,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: [posix]
 options:
   host:
@@ -130,12 +133,12 @@ failure:
   description:
     - Why not. V(refused), V(timeout_connect), V(timeout_banner), V(timeout_command), V(rejecting) (a 421 or 554
       greeting), V(hostname_mismatch), V(protocol_error), V(quit_not_221), V(not_delivered).
-  returned: when O(success) is false
+  returned: when RV(success) is false
   type: str
   sample: timeout_banner
 detail:
   description: A sentence saying what happened.
-  returned: when O(success) is false
+  returned: when RV(success) is false
   type: str
 banner:
   description: The greeting, sanitised.

@@ -53,7 +53,7 @@ class Lab:
 
     def playbook(self, playbook: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
-        proc = subprocess.run(cmd, cwd=ROOT, env=self.ansible_env(), text=True, capture_output=True)
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.ansible_env(), text=True, capture_output=True, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"{' '.join(cmd)} failed rc={proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
@@ -68,7 +68,7 @@ class Lab:
         cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), host, "-m", module, *extra]
         if args:  # an empty JSON object would be taken as raw parameters
             cmd += ["-a", json.dumps(args)]
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
         try:
             data = json.loads(proc.stdout)
         except json.JSONDecodeError as exc:

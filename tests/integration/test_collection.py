@@ -55,6 +55,7 @@ def test_build_install_and_run_installed_playbook(lab, tmp_path):
             env=env,
             text=True,
             capture_output=True,
+            check=False,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         for host in lab.hosts:

@@ -27,5 +27,6 @@ def test_molecule_scenario(scenario):
         text=True,
         capture_output=True,
         timeout=900,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]

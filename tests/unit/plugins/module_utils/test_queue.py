@@ -12,7 +12,7 @@ NOW = 1795777500.0
 
 
 def test_debian12_deferred_relay_qf(fixture_bytes):
-    qf = _queue.parse_qf(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay"), "6ARAuis9000145")
+    qf = _queue.parse_qf(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), "6ARAuis9000145")
     assert qf.complete and qf.problems == []
     assert qf.version == 8 and qf.attempts == 1
     assert qf.created == 1795759003
@@ -22,12 +22,12 @@ def test_debian12_deferred_relay_qf(fixture_bytes):
 
 
 def test_debian12_quarantined_hf(fixture_bytes):
-    qf = _queue.parse_qf(fixture_bytes("queue/debian12-8.17.1.9-hf-quarantined"), "6ARAuis8000145", "hf")
+    qf = _queue.parse_qf(fixture_bytes("queue/debian12-8.17.1.9-hf-quarantined.bin"), "6ARAuis8000145", "hf")
     assert qf.quarantine == "lab hold" and qf.complete
 
 
 def test_debian12_msp_qf_has_binary_macro_bytes(fixture_bytes):
-    data = fixture_bytes("queue/debian12-8.17.1.9-qf-msp-refused")
+    data = fixture_bytes("queue/debian12-8.17.1.9-qf-msp-refused.bin")
     assert b"\x81" in data  # sendmail's own macro byte in H?P?Return-Path: <\201g>
     qf = _queue.parse_qf(data, "6ARAujTs000163")
     assert qf.recipients == ["root"] and qf.sender == "root" and qf.complete
@@ -49,12 +49,12 @@ def test_solaris_88_qf(fixture_bytes):
     ids=["zero-length", "truncated", "bad-T-line"],
 )
 def test_damaged_qf_is_described_not_raised(fixture_bytes, mutate, problem):
-    qf = _queue.parse_qf(mutate(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay")))
+    qf = _queue.parse_qf(mutate(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")))
     assert problem in qf.problems
 
 
 def test_hostile_values_are_escaped(fixture_bytes):
-    data = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay")
+    data = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")
     data = data.replace(b"MDeferred: Connection refused by [127.0.0.2]", b"MDeferred: \xff\x00\x1b[31m" + b"A" * 10000)
     data = data.replace(b"RPFD:<user1@b.example>", b"RPFD:<evil\r\n@b.example>\r")
     qf = _queue.parse_qf(data)
@@ -82,13 +82,13 @@ def write_msg(directory, qid, template: bytes, created: int, attempts: int = 1, 
 @pytest.fixture
 def queue_dir(tmp_path, fixture_bytes):
     """A queue directory with three good messages and one of every anomaly."""
-    template = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay")
+    template = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")
     q = tmp_path / "mqueue"
     q.mkdir()
     write_msg(q, "6ARAaaaa000001", template, int(NOW) - 100, 1, "a.example")
     write_msg(q, "6ARAaaaa000002", template, int(NOW) - 7200, 4, "b.example")
     write_msg(q, "6ARAaaaa000003", template, int(NOW) - 50, 2, "b.example")
-    (q / "hf6ARAaaaa000004").write_bytes(fixture_bytes("queue/debian12-8.17.1.9-hf-quarantined"))
+    (q / "hf6ARAaaaa000004").write_bytes(fixture_bytes("queue/debian12-8.17.1.9-hf-quarantined.bin"))
     (q / "df6ARAaaaa000004").write_bytes(b"held body\n")
     (q / "df6ARAorphan0005").write_bytes(b"orphan\n")
     (q / "Qf6ARAlost000006").write_bytes(template)
@@ -142,7 +142,7 @@ def test_scan_does_not_wait_on_a_locked_qf(queue_dir):
 
 
 def test_scan_qd_multidirs_and_subdirs(tmp_path, fixture_bytes):
-    template = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay")
+    template = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")
     for n in (1, 2):
         qd = tmp_path / f"qd{n}"
         (qd / "qf").mkdir(parents=True)
@@ -194,7 +194,7 @@ def test_decode_queue_id_refuses_unsafe_ids(value):
 
 
 def test_cache_skips_unchanged_files_and_rereads_rewritten_ones(tmp_path, fixture_bytes):
-    template = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay")
+    template = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")
     q = tmp_path / "mqueue"
     q.mkdir()
     for n in range(5):
@@ -223,7 +223,7 @@ def test_cache_skips_unchanged_files_and_rereads_rewritten_ones(tmp_path, fixtur
 def test_cache_not_ours_is_ignored_and_check_mode_writes_none(tmp_path, fixture_bytes):
     q = tmp_path / "mqueue"
     q.mkdir()
-    write_msg(q, "6ARAcach000001", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay"), int(NOW))
+    write_msg(q, "6ARAcach000001", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), int(NOW))
     cache = tmp_path / "cache"
     ro = _queue.scan_queue([str(q)], NOW, cache_dir=str(cache), write_cache=False)
     assert ro.cache["written"] is False and not cache.exists()
@@ -241,7 +241,7 @@ def test_queue_larger_than_the_cache_is_scanned_without_one(tmp_path, fixture_by
     q = tmp_path / "mqueue"
     q.mkdir()
     for n in range(4):
-        write_msg(q, f"6ARAcach{n:06d}", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay"), int(NOW))
+        write_msg(q, f"6ARAcach{n:06d}", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), int(NOW))
     s = _queue.scan_queue([str(q)], NOW, cache_dir=str(tmp_path / "c"), cache_max_entries=3)
     assert s.count == 4 and s.cache["written"] is False
 

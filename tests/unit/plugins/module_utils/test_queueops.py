@@ -25,7 +25,7 @@ def q(tmp_path, fixture_bytes):
     d = tmp_path / "mqueue"
     d.mkdir()
     for qid in ("6ARAaaaa000001", "6ARAaaaa000002"):
-        (d / f"qf{qid}").write_bytes(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay"))
+        (d / f"qf{qid}").write_bytes(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"))
         (d / f"df{qid}").write_bytes(b"body")
     return d
 
@@ -140,6 +140,6 @@ def test_move_aside_of_a_mount_point_moves_files_inside(q, monkeypatch):
     assert os.listdir(q / "qf") == []
     assert done["files"] == 5 and os.listdir(aside / "qf") == ["qf6ARAcccc000003"]
     assert oct(os.stat(aside).st_mode & 0o777) == "0o700"
-    ids, _ = _queue.queue_ids([str(aside)])
+    ids, _unused = _queue.queue_ids([str(aside)])
     assert "6ARAcccc000003" in ids
     assert _queue.queue_ids([str(q)])[0] == []

@@ -121,7 +121,10 @@ def test_stop_without_force_leaves_a_stuck_listener():
 def test_stop_with_force_terms_then_kills():
     clock, runner = FakeClock(), FakeRunner()
     sent = []
-    alive = lambda pid: signal.SIGKILL not in sent  # noqa: E731 - survives TERM, not KILL
+
+    def alive(pid):  # survives TERM, not KILL
+        return signal.SIGKILL not in sent
+
     step = _service.stop(
         runner, STOP, RUNNING, 5, True, False, alive, lambda p, s: sent.append(s), clock.clock, clock.sleep
     )
@@ -146,9 +149,11 @@ def test_start_verifies_listener_and_parent():
     )
     assert step.ok and after["pid"] == 90
     states = iter([{"running": False}, {"running": True, "pid": 91, "ppid": 4242}])
-    step, _ = _service.start(runner, ["start"], lambda: next(states), 10, False, (1,), clock.clock, clock.sleep)
+    step, _unused = _service.start(runner, ["start"], lambda: next(states), 10, False, (1,), clock.clock, clock.sleep)
     assert not step.ok and "PPID 4242" in step.failure
-    step, _ = _service.start(runner, ["start"], lambda: {"running": False}, 3, False, (1,), clock.clock, clock.sleep)
+    step, _unused = _service.start(
+        runner, ["start"], lambda: {"running": False}, 3, False, (1,), clock.clock, clock.sleep
+    )
     assert not step.ok and step.failure.startswith("no sendmail listener 3 s after start")
 
 
@@ -156,7 +161,7 @@ def test_start_is_idempotent_and_check_mode_after_stop():
     runner = FakeRunner()
     step, after = _service.start(runner, ["start"], lambda: dict(RUNNING), 10, False)
     assert not step.changed and runner.calls == [] and after["pid"] == 71
-    step, _ = _service.start(runner, ["start"], lambda: dict(RUNNING), 10, True, after_stop=True)
+    step, _unused = _service.start(runner, ["start"], lambda: dict(RUNNING), 10, True, after_stop=True)
     assert step.changed and runner.calls == [] and "would start" in step.actions[0]
 
 

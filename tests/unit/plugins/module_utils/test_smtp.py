@@ -39,7 +39,7 @@ class Peer:
         self.thread.start()
 
     def serve(self):
-        conn, _ = self.sock.accept()
+        conn, _unused = self.sock.accept()
         with conn:
             conn.settimeout(5)
             time.sleep(self.delay)
@@ -205,7 +205,7 @@ def test_starttls_handshake_reports_certificate(tls_cert):
     srv.listen(1)
 
     def serve():
-        conn, _ = srv.accept()
+        conn, _unused = srv.accept()
         conn.sendall(DEBIAN12_BANNER)
         f = conn.makefile("rb")
         line = f.readline()  # EHLO

@@ -134,7 +134,7 @@ def test_huge_log_costs_only_its_window(tmp_path):
     old = _line(now - 7200, "6ARAxxxx000001: to=<a@b>, stat=Deferred: x " + "y" * 150)
     with open(log, "wb") as fh:
         chunk = old * 5000
-        for _ in range(120 * 1024 * 1024 // len(chunk)):
+        for _round in range(120 * 1024 * 1024 // len(chunk)):
             fh.write(chunk)
         fh.write(_line(now - 10, "SYSERR(root): fresh"))
     tracemalloc.start()

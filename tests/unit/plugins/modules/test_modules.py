@@ -24,9 +24,9 @@ def queue_host(tmp_path):
     """A cf whose QueueDirectory holds two captured Debian 12 messages."""
     q = tmp_path / "mqueue"
     q.mkdir()
-    shutil.copy(FIXTURES / "queue/debian12-8.17.1.9-qf-deferred-relay", q / "qf6ARAuis9000145")
+    shutil.copy(FIXTURES / "queue/debian12-8.17.1.9-qf-deferred-relay.bin", q / "qf6ARAuis9000145")
     (q / "df6ARAuis9000145").write_bytes(b"body\n")
-    shutil.copy(FIXTURES / "queue/debian12-8.17.1.9-hf-quarantined", q / "hf6ARAuis8000145")
+    shutil.copy(FIXTURES / "queue/debian12-8.17.1.9-hf-quarantined.bin", q / "hf6ARAuis8000145")
     (q / "df6ARAuis8000145").write_bytes(b"body\n")
     cf = tmp_path / "sendmail.cf"
     cf.write_text(f"O QueueDirectory={q}\nO PidFile={tmp_path}/sendmail.pid\n")
@@ -115,7 +115,7 @@ def test_probe_check_mode_sends_nothing(capsys):
     seen = []
 
     def serve():
-        conn, _ = srv.accept()
+        conn, _unused = srv.accept()
         with conn:
             conn.sendall(b"220 mx01.lab.test ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2\r\n")
             f = conn.makefile("rb")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-LAB_PY = Path(__file__).resolve().parents[2] / "lab" / "lab.py"
+LAB_PY = Path(__file__).resolve().parents[1] / "lab.py"
 spec = importlib.util.spec_from_file_location("lab", LAB_PY)
 lab = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lab)
