@@ -123,20 +123,24 @@ def wait_until(predicate: Callable[[], bool], timeout: float, clock=time.monoton
 
 
 def pid_alive(pid: int, proc_root: str = "/proc") -> bool:
-    """A process exists and is not a zombie (a zombie has exited; its parent just has not reaped it)."""
+    """A process exists and is not a zombie (a zombie has exited; its parent just has not reaped it).
+
+    Linux: the state letter in /proc/PID/stat. Solaris has /proc/PID (binary psinfo, no stat file);
+    without /proc at all, signal 0 says whether the PID exists.
+    """
     try:
         with open(os.path.join(proc_root, str(pid), "stat"), "rb") as fh:
             data = fh.read()
     except OSError:
-        if proc_root == "/proc" and not os.path.isdir("/proc/self"):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True
+        if os.path.isdir(proc_root):
+            return os.path.isdir(os.path.join(proc_root, str(pid)))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
             return True
-        return False
+        return True
     state = data[data.rfind(b")") + 2 : data.rfind(b")") + 3]
     return state not in (b"Z", b"X")
 

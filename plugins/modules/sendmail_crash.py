@@ -147,6 +147,7 @@ observations:
 
 import json
 import os
+import platform
 import resource
 import signal
 import socket
@@ -205,6 +206,12 @@ class Capture:
 
     def run(self) -> None:
         p = self.p
+        if platform.system() != "Linux":
+            self.module.fail_json(
+                msg=f"crash capture reads /proc and Linux's core rules; on {platform.system()} run gcore -o and mdb "
+                "by hand (nothing was done)",
+                actions=["none: unsupported platform"],
+            )
         before = self.daemon()
         self.result["daemon_before"] = before
         pid = p["pid"] or before.get("pid")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
 
 HEALTHY = {
@@ -162,3 +163,27 @@ def render(data: dict) -> bool:
     json.loads(json.dumps(data))
     ET.fromstring(_report.render_junit(data))
     return True
+
+
+def test_reports_match_the_published_schema():
+    import pathlib
+
+    import jsonschema
+
+    schema = json.loads((pathlib.Path(__file__).resolve().parents[4] / "docs" / "fleet.schema.json").read_text())
+    health = _report.fleet({"mx01": _report.host_result(HEALTHY)}, "r", "2026-11-27T11:00:00Z", "2026-11-27T11:00:01Z")
+    op = _report.fleet(
+        {"mx01": _report.operation_result([("stop", {"actions": ["ran stop"], "observations": ["gone"]})])},
+        "r",
+        "2026-11-27T11:00:00Z",
+        "2026-11-27T11:00:01Z",
+        {"check_mode": False},
+        operation="restart",
+    )
+    op["pending"] = ["mx02"]
+    unreachable = _report.fleet({"mx03": _report.unreachable_result("gone")}, "r", "s", "f")
+    for data in (health, op, unreachable):
+        jsonschema.validate(json.loads(json.dumps(data)), schema)
+    op["hosts"]["mx01"]["status"] = "fine"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(op, schema)
