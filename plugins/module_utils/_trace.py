@@ -24,7 +24,11 @@ _BV_LINE = re.compile(r"^(?P<addr>.*?)\.\.\. (?P<text>.*)$")
 _BV_DELIVERABLE = re.compile(
     r"deliverable: mailer (?P<mailer>[^,\s]+)(?:, host (?P<host>[^,]+))?(?:, user (?P<user>.+))?$"
 )
-_SYSCALL = re.compile(r"^(?:\[pid\s+\d+\]\s+|\d+\s+)?(?:\d{2}:\d{2}:\d{2}(?:\.\d+)?\s+)?(?P<name>[a-z_][a-z0-9_]*)\(")
+# strace -f -tt: "701   13:34:13.905444 accept(...)"; truss -f -d: "1234/1:   5.0015 accept(...)"
+_SYSCALL = re.compile(
+    r"^(?:\[pid\s+\d+\]\s+|\d+(?:/\d+)?:?\s+)?(?:\d{2}:\d{2}:\d{2}(?:\.\d+)?\s+|\d+\.\d+\s+)?"
+    r"(?P<name>[a-z_][a-z0-9_]*)\("
+)
 
 
 class TraceError(ValueError):

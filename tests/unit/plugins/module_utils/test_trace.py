@@ -90,3 +90,19 @@ def test_bounded_trace_refuses_existing_file(tmp_path):
     out.symlink_to("/etc/passwd")
     with pytest.raises(FileExistsError):
         _trace.bounded_trace(["true"], str(out), 1, 1024)
+
+
+def test_summarize_solaris_truss(fixture_bytes):
+    text = fixture_bytes("solaris10-truss-f-d-listener-written-from-truss.1.txt").decode()
+    summary = _trace.summarize_syscalls(text, top=100)
+    assert summary["syscalls"] == {
+        "pollsys": 2,
+        "fork1": 2,
+        "accept": 1,
+        "open": 1,
+        "write": 1,
+        "close": 1,
+        "read": 1,
+        "_exit": 1,
+    }
+    assert summary["errors"] == 1 and summary["lines"] == 11
