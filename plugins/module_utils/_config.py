@@ -102,7 +102,9 @@ def parse_d01(stdout: bytes, stderr: bytes = b"") -> Identity:
     for raw in stdout.splitlines():
         line = decode(raw)
         if line.startswith("Version "):
-            ident.version = line.split(None, 1)[1].strip()
+            parts = line.split(None, 1)
+            if len(parts) == 2:  # "Version " and nothing: found by bench/fuzz.py (fixtures/fuzz/d01-0.bin)
+                ident.version = clean(parts[1].strip(), 64)
             continue
         if line.strip().startswith("Compiled with:"):
             in_options = True
