@@ -85,10 +85,11 @@ build: venv
 	$(BIN)/ansible-galaxy collection build --force
 
 # ansible-test runs on the collection as installed from its tarball (a path ending in
-# ansible_collections/opsiface/sendmail), outside the checkout so the linters never see it.
+# ansible_collections/opsiface/sendmail), outside the checkout so the linters never see it, and
+# not under /tmp: the collection refuses private directories under world-writable ones.
 # It puts pip into each sanity test's venv with get-pip.py from ci-files.testing.ansible.com,
 # which is unreachable here: hacking/get_pip.py does the same from pip's wheel on PyPI.
-ANSIBLE_TEST_ROOT ?= /tmp/opsiface-sendmail-ansible-test
+ANSIBLE_TEST_ROOT ?= $(HOME)/.cache/opsiface-sendmail-ansible-test
 ANSIBLE_TEST_DIR := $(ANSIBLE_TEST_ROOT)/ansible_collections/opsiface/sendmail
 ANSIBLE_TEST_CACHE := $(HOME)/.ansible/test/cache
 

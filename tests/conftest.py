@@ -18,3 +18,10 @@ if not (COLLECTIONS / "ansible_collections" / "opsiface" / "sendmail").exists():
     link.symlink_to("../../..")
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
+
+
+def pytest_configure(config):
+    # The collection refuses to create dump, trace and trash directories under a world-writable
+    # directory such as /tmp, so the tests' temporary directories live in the checkout instead.
+    if config.option.basetemp is None:
+        config.option.basetemp = str(ROOT / "tests" / "output" / "pytest-tmp")

@@ -165,10 +165,11 @@ def backtrace_summary(text: str) -> dict:
 
 # ----------------------------------------------------------------- files
 def safe_dir(path: str) -> None:
-    """Create *path* 0700 root-only, each component checked with lstat: no symlink is followed,
-    no component is world-writable without the sticky bit, and the last one is ours."""
+    """Create *path* root-only (0700), each component checked with lstat: no symlink is followed, no
+    component is world-writable (sticky or not: a dump, trace or trash never lives under /tmp-like
+    directories), and the last one is owned by us. Used for dumps, traces and the queue trash."""
     if not os.path.isabs(path):
-        raise CrashError(f"crash_capture_dir {clean(path)!r} is not an absolute path")
+        raise CrashError(f"{clean(path)!r} is not an absolute path")
     current = "/"
     parts = [p for p in path.split("/") if p]
     for index, part in enumerate(parts):
@@ -180,16 +181,14 @@ def safe_dir(path: str) -> None:
             os.mkdir(current, 0o700 if last else 0o755)
             st = os.lstat(current)
         if stat.S_ISLNK(st.st_mode):
-            raise CrashError(f"{clean(current)} is a symlink; refusing to write dumps through it")
+            raise CrashError(f"{clean(current)} is a symlink; refusing to use it")
         if not stat.S_ISDIR(st.st_mode):
-            raise CrashError(f"{clean(current)} is not a directory")
-        if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
-            raise CrashError(f"{clean(current)} is world-writable; refusing to write dumps under it")
+            raise CrashError(f"{clean(current)} is not a directory; refusing to use it")
+        if st.st_mode & stat.S_IWOTH:
+            raise CrashError(f"{clean(current)} is world-writable; refusing to use it or anything under it")
         if last:
             if st.st_uid != os.geteuid():
-                raise CrashError(f"{clean(current)} is owned by uid {st.st_uid}, not by us")
-            if st.st_mode & stat.S_IWOTH:
-                raise CrashError(f"{clean(current)} is world-writable; refusing to write dumps into it")
+                raise CrashError(f"{clean(current)} is owned by uid {st.st_uid}, not by us; refusing to use it")
             if stat.S_IMODE(st.st_mode) != 0o700:
                 os.chmod(current, 0o700)
 

@@ -19,6 +19,7 @@ import shutil
 import stat
 import time
 
+from . import _crash
 from ._queue import QueueError, _leaf_dirs, split_name
 from ._runner import Runner
 from ._text import clean
@@ -86,21 +87,12 @@ def quarantine(
 
 
 def ensure_private_dir(path: str) -> None:
-    """Create *path* (and missing parents) 0700 root-only; refuse symlinks and foreign or open modes."""
-    parent = os.path.dirname(path.rstrip("/"))
-    if parent and not os.path.lexists(parent):
-        ensure_private_dir(parent)
+    """Create *path* (and missing parents) 0700 root-only; refuse symlinks, world-writable parents and
+    foreign owners (the same rules as for crash dumps and traces)."""
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise QueueError(f"{path} is not a real directory (symlink or file); refusing to use it")
-    if st.st_uid != os.geteuid():
-        raise QueueError(f"{path} is owned by uid {st.st_uid}, not by us; refusing to use it")
-    if st.st_mode & 0o077:
-        os.chmod(path, 0o700)
+        _crash.safe_dir(path)
+    except _crash.CrashError as exc:
+        raise QueueError(str(exc)) from exc
 
 
 def _lock(fd: int) -> bool:

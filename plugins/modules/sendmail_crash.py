@@ -151,6 +151,7 @@ import platform
 import resource
 import signal
 import socket
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -315,12 +316,20 @@ class Capture:
             return f"{path}: {exc.strerror}"
 
     def check_dir(self, path: str) -> None:
-        """Check mode: the same checks as safe_dir on what exists, creating nothing."""
-        current = path
-        while current not in ("/", "") and not os.path.lexists(current):
-            current = os.path.dirname(current)
-        if os.path.islink(current):
-            raise _crash.CrashError(f"{current} is a symlink; refusing to write dumps through it")
+        """Check mode: the same checks as safe_dir on the components that exist, creating nothing."""
+        if not os.path.isabs(path):
+            raise _crash.CrashError(f"{path!r} is not an absolute path")
+        current = "/"
+        for part in [p for p in path.split("/") if p]:
+            current = os.path.join(current, part)
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                return
+            if stat.S_ISLNK(st.st_mode):
+                raise _crash.CrashError(f"{current} is a symlink; refusing to use it")
+            if st.st_mode & stat.S_IWOTH:
+                raise _crash.CrashError(f"{current} is world-writable; refusing to use it or anything under it")
 
     def capture(self, pid: int, before: dict, core_glob: str | None) -> None:
         p = self.p

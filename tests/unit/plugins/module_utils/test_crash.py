@@ -112,11 +112,13 @@ def test_safe_dir_refuses_symlinks_and_open_parents(tmp_path):
     open_dir.chmod(0o777)
     with pytest.raises(_crash.CrashError, match="world-writable"):
         _crash.safe_dir(str(open_dir / "sendmail"))
-    sticky = tmp_path / "sticky"
+    sticky = tmp_path / "sticky"  # like /tmp: sticky is not enough
     sticky.mkdir()
     sticky.chmod(0o1777)
-    _crash.safe_dir(str(sticky / "a" / "b"))
-    assert stat.S_IMODE(os.lstat(sticky / "a" / "b").st_mode) == 0o700
+    with pytest.raises(_crash.CrashError, match="world-writable"):
+        _crash.safe_dir(str(sticky / "a" / "b"))
+    _crash.safe_dir(str(tmp_path / "a" / "b"))
+    assert stat.S_IMODE(os.lstat(tmp_path / "a" / "b").st_mode) == 0o700
     with pytest.raises(_crash.CrashError, match="absolute"):
         _crash.safe_dir("relative/dir")
 

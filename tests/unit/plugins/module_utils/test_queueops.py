@@ -77,7 +77,7 @@ def test_delete_check_mode_touches_nothing(q, tmp_path):
 def test_trash_through_symlink_is_refused(q, tmp_path):
     (tmp_path / "evil").mkdir()
     os.symlink(tmp_path / "evil", tmp_path / "trash")
-    with pytest.raises(_queue.QueueError, match="not a real directory"):
+    with pytest.raises(_queue.QueueError, match="is a symlink; refusing to use it"):
         _queueops.delete([str(q)], ["6ARAaaaa000001"], str(tmp_path / "trash"), check_mode=False)
     assert len(os.listdir(q)) == 4
 
