@@ -57,6 +57,11 @@ def collect_daemon(pidfile: str, now: float, runner: Runner, proc_root: str = "/
         source = "ps"
     report = _process.find_daemon(procs, pid, command, pid_problem, pidfile).to_dict()
     report["source"] = source
+    problem = report.get("pidfile_problem") or ""
+    if pid is not None and problem.startswith("stale") and os.path.isdir(os.path.join(proc_root, str(pid))):
+        # the PidFile's PID runs, but is no sendmail process at all (PID reuse after a crash)
+        args = _process.read_proc_comm_args(proc_root, pid) or "unknown"
+        report["pidfile_problem"] = f"pid {pid} is not the listener but another process ({clean(args, 80)})"
     return report
 
 

@@ -40,20 +40,19 @@ def parse_status(text: str) -> dict:
     for line in text.splitlines():
         key, _sep, value = line.partition(":")
         value = value.strip()
+        # numbers longer than any real /proc value are garbage (and a 5000-digit int is no JSON):
+        # found by bench/fuzz.py (fixtures/fuzz/proc_status-*.bin)
         if key in ("Uid", "Gid"):
-            try:
-                out[key.lower() + "s"] = [int(v) for v in value.split()]
-            except ValueError:
-                continue
+            fields = value.split()
+            if all(v.isdigit() and len(v) <= 10 for v in fields):
+                out[key.lower() + "s"] = [int(v) for v in fields]
         elif key in ("VmSize", "VmRSS"):
             parts = value.split()
-            if parts and parts[0].isdigit():
+            if parts and parts[0].isdigit() and len(parts[0]) <= 16:
                 out[key.lower() + "_bytes"] = int(parts[0]) * 1024
         elif key == "CapEff":
-            try:
+            if 0 < len(value) <= 16 and all(c in "0123456789abcdefABCDEF" for c in value):
                 out["cap_eff"] = int(value, 16)
-            except ValueError:
-                continue
         elif key == "Name":
             out["name"] = clean(value, 64)
     return out

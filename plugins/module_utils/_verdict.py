@@ -28,6 +28,12 @@ def process_check(daemon: dict, listening: list[dict] | None, max_zombie_childre
         reason = "no sendmail listener is running"
         if daemon.get("pidfile_problem"):
             reason += f" (PidFile {daemon.get('pidfile')}: {daemon['pidfile_problem']})"
+        owners = [s for s in listening or [] if s.get("pid") is not None]
+        if owners:  # something answers on the port, and it is not sendmail: the self-test may pass anyway
+            reason += (
+                f"; port {owners[0]['port']} is owned by pid {owners[0]['pid']} "
+                f"({owners[0].get('args') or 'unknown'}), not by sendmail"
+            )
         return _check("critical", reason)
     if state == "stopped":
         return _check("critical", f"listener pid {pid} is stopped (state T): it accepts no mail until continued")
