@@ -7,6 +7,7 @@ module_utils by their real names, the same names ansible-test uses.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ if str(COLLECTIONS) not in sys.path:
 
 def pytest_configure(config):
     # The collection refuses to create dump, trace and trash directories under a world-writable
-    # directory such as /tmp, so the tests' temporary directories live in the checkout instead.
+    # directory such as /tmp, so the tests' temporary directories live under the user's home
+    # (wherever the checkout is: a CI clone may well be under /tmp).
     if config.option.basetemp is None:
-        config.option.basetemp = str(ROOT / "tests" / "output" / "pytest-tmp")
+        tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+        config.option.basetemp = str(Path.home() / ".cache" / "opsiface-sendmail" / f"pytest-{tag}")
