@@ -27,4 +27,6 @@ def pytest_configure(config):
     # (wherever the checkout is: a CI clone may well be under /tmp).
     if config.option.basetemp is None:
         tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
-        config.option.basetemp = str(Path.home() / ".cache" / "opsiface-sendmail" / f"pytest-{tag}")
+        base = Path.home() / ".cache" / "opsiface-sendmail"
+        base.mkdir(parents=True, exist_ok=True)
+        config.option.basetemp = str(base / f"pytest-{tag}")
