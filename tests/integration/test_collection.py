@@ -63,3 +63,34 @@ def test_build_install_and_run_installed_playbook(lab, tmp_path):
     # The installed health check wrote its report under the working directory, with a latest link.
     fleet = json.loads((tmp_path / "reports" / "latest" / "fleet.json").read_text())
     assert set(fleet["hosts"]) == set(lab.hosts) and fleet["schema"] == "opsiface.sendmail/healthcheck/v1"
+
+    # Every operation is callable by FQCN from the installed copy (check mode: it plans, changes nothing).
+    host = lab.hosts[0]
+    for playbook, extra in (
+        ("opsiface.sendmail.restart", []),
+        ("opsiface.sendmail.crash_capture", []),
+        ("opsiface.sendmail.trace", ["-e", "trace_syscalls=true"]),
+        ("opsiface.sendmail.site", ["--tags", "restart,trace"]),
+    ):
+        proc = subprocess.run(
+            [
+                str(VENV_BIN / "ansible-playbook"),
+                "-i",
+                str(lab.inventory),
+                playbook,
+                "--check",
+                "--limit",
+                host,
+                *extra,
+            ],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        assert proc.returncode == 0, playbook + proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert f"{host}" in proc.stdout and "failed=0" in proc.stdout
+    journal = (tmp_path / "reports").glob("*/journal.jsonl")
+    operations = {json.loads(line)["operation"] for path in journal for line in path.read_text().splitlines()}
+    assert operations == {"healthcheck", "restart", "crash_capture", "trace"}
