@@ -162,6 +162,46 @@ def backtrace_summary(text: str) -> dict:
     }
 
 
+_MDB_FRAME = re.compile(r"^[0-9a-fA-F]+ (?:[^`\s]+`)?(?P<fn>[A-Za-z_.$][\w.$]*)(?:\+0x[0-9a-fA-F]+)?\(")
+
+
+def mdb_backtrace_summary(text: str) -> dict:
+    """Frames and the innermost function of Solaris mdb's ``$C`` output ("08047b98 libc.so.1`__pollsys+0x15(...)")."""
+    frames = [m["fn"] for m in (_MDB_FRAME.match(line.strip()) for line in text.splitlines()) if m]
+    return {
+        "frames": len(frames),
+        "top": clean(frames[0], 120) if frames else None,
+        "functions": [clean(f, 120) for f in frames[:8]],
+    }
+
+
+def parse_pargs(text: str) -> list[str]:
+    """Solaris ``pargs -a PID``: the argv[N] lines, in order."""
+    args = []
+    for line in text.splitlines():
+        match = re.match(r"^argv\[(\d+)\]: ?(.*)$", line)
+        if match:
+            args.append(clean(match.group(2), 512))
+    return args
+
+
+def parse_vsz_kb(text: str) -> int | None:
+    """``ps -o vsz= -p PID``: the virtual size in KiB, as bytes."""
+    value = text.strip().split()[0] if text.strip() else ""
+    return int(value) * 1024 if value.isdigit() and len(value) <= 12 else None
+
+
+def solaris_argv(tool: str, pid: int, bundle: str) -> list[str]:
+    """The Solaris proc tools for one capture: gcore -o PREFIX PID writes PREFIX.PID."""
+    return {
+        "gcore": ["/usr/bin/gcore", "-o", f"{bundle}/core", str(pid)],
+        "pargs": ["/usr/bin/pargs", "-a", str(pid)],
+        "pmap": ["/usr/bin/pmap", "-x", str(pid)],
+        "plimit": ["/usr/bin/plimit", str(pid)],
+        "vsz": ["/usr/bin/ps", "-o", "vsz=", "-p", str(pid)],
+    }[tool]
+
+
 # ----------------------------------------------------------------- files
 def safe_dir(path: str) -> None:
     """Create *path* root-only (0700), each component checked with lstat: no symlink is followed, no

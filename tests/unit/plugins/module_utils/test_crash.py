@@ -143,3 +143,19 @@ def test_bundle_files_are_private(tmp_path):
     assert not os.path.exists(os.path.join(bundle, "core.190"))
     assert _crash.sha256_file(gz) is not None
     assert _crash.sha256_file(os.path.join(bundle, "evil")) is None
+
+
+def test_solaris_tools(fixture_bytes):
+    bt = _crash.mdb_backtrace_summary(fixture_bytes("solaris10-mdb-C-sendmail-written-from-mdb.1.txt").decode())
+    assert bt["frames"] == 6 and bt["top"] == "__pollsys"
+    assert bt["functions"][3:5] == ["getrequests", "main"]
+    args = _crash.parse_pargs(fixture_bytes("solaris10-pargs-a-sendmail-written-from-pargs.1.txt").decode())
+    assert args == ["/usr/lib/sendmail", "-bd", "-q15m"]
+    assert _crash.parse_vsz_kb("  4312\n") == 4312 * 1024
+    assert _crash.parse_vsz_kb("") is None and _crash.parse_vsz_kb("9" * 40) is None
+    assert _crash.solaris_argv("gcore", 412, "/var/crash/sendmail/b") == [
+        "/usr/bin/gcore",
+        "-o",
+        "/var/crash/sendmail/b/core",
+        "412",
+    ]

@@ -136,3 +136,68 @@ def test_probe_check_mode_sends_nothing(capsys):
     srv.close()
     assert out["success"] and out["changed"] is False and out["would_send"]["rcpt_to"] == "root"
     assert [s.split()[0] for s in seen] == [b"EHLO", b"QUIT"]
+
+
+class SolarisRunner:
+    """The proc tools of a Solaris 10 host, answering with output written from their manual pages."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.calls: list[list[str]] = []
+
+    def which(self, name):
+        return name
+
+    def run(self, argv, stdin=None, timeout=30.0):
+        from ansible_collections.opsiface.sendmail.plugins.module_utils._runner import CmdResult
+
+        self.calls.append(list(argv))
+        tool = argv[0].rsplit("/", 1)[-1]
+        out = b""
+        if tool == "ps" and argv[1] == "-eo":
+            out = f"  PID  PPID S     ELAPSED COMMAND\n{self.pid:5d}     1 S    01:02:03 /usr/lib/sendmail -bd -q15m\n".encode()
+        elif tool == "ps":
+            out = b"  4312\n"
+        elif tool == "pargs":
+            out = (FIXTURES / "solaris10-pargs-a-sendmail-written-from-pargs.1.txt").read_bytes()
+        elif tool == "gcore":
+            Path(f"{argv[2]}.{argv[3]}").write_bytes(b"\x7fELF" + b"\0" * 4096)
+            out = f"gcore: {argv[2]}.{argv[3]} dumped\n".encode()
+        elif tool == "mdb":
+            assert stdin == b"$C\n::quit\n"
+            out = (FIXTURES / "solaris10-mdb-C-sendmail-written-from-mdb.1.txt").read_bytes()
+        elif tool == "sendmail":
+            out = (FIXTURES / "debian12-8.17.1.9-d0.1-bt.txt").read_bytes()
+        return CmdResult(tuple(argv), 0, out, b"")
+
+
+def test_crash_capture_on_solaris_uses_the_proc_tools(tmp_path, capsys, monkeypatch):
+    import os
+    import platform
+
+    from ansible_collections.opsiface.sendmail.plugins.module_utils import _runner
+    from ansible_collections.opsiface.sendmail.plugins.modules import sendmail_crash
+
+    pid = os.getpid()  # a live PID stands in for the listener
+    runner = SolarisRunner(pid)
+    monkeypatch.setattr(platform, "system", lambda: "SunOS")
+    monkeypatch.setattr(_runner, "SubprocessRunner", lambda *a, **k: runner)
+    cf = tmp_path / "sendmail.cf"
+    cf.write_text(f"O QueueDirectory={tmp_path}/mqueue\nO PidFile={tmp_path}/sendmail.pid\n")
+    (tmp_path / "mqueue").mkdir()
+    crash_dir = tmp_path / "crash"
+    r = run(
+        sendmail_crash, {"dir": str(crash_dir), "config_path": str(cf), "sendmail_path": "/usr/lib/sendmail"}, capsys
+    )
+    assert r["changed"] and not r.get("failed"), r
+    assert ["/usr/bin/gcore", "-o", f"{r['bundle']}/core", str(pid)] in runner.calls
+    assert r["backtrace"]["top"] == "__pollsys" and r["backtrace"]["frames"] == 6
+    names = sorted(f["path"].rsplit("/", 1)[1] for f in r["files"])
+    assert names == ["backtrace.txt", f"core.{pid}", "metadata.json"]
+    assert {f["mode"] for f in r["files"]} == {"0600"}
+    meta = json.loads((Path(r["bundle"]) / "metadata.json").read_text())
+    assert meta["cmdline"] == "/usr/lib/sendmail -bd -q15m" and meta["binary"] == "/usr/lib/sendmail"
+    abort = run(
+        sendmail_crash, {"dir": str(crash_dir), "mode": "abort", "confirm_abort": True, "config_path": str(cf)}, capsys
+    )
+    assert abort["failed"] and "coreadm" in abort["msg"]
