@@ -237,10 +237,12 @@ def up(count: int, prefix: str, inventory: Path, tmpfs: list[str] | None = None)
                 "127.0.0.1::25",
                 # The queues on a real file system (a volume), as on a mail server, not on the
                 # container's overlay: listing and opening 10^5 files behaves as in production.
-                "-v",
-                "/var/spool/mqueue",
-                "-v",
-                "/var/spool/mqueue-client",
+                *[
+                    arg
+                    for path in ("/var/spool/mqueue", "/var/spool/mqueue-client")
+                    if not any(spec.split(":")[0] == path for spec in tmpfs or [])  # a tmpfs replaces the volume
+                    for arg in ("-v", path)
+                ],
                 *[arg for spec in tmpfs or [] for arg in ("--tmpfs", spec)],
                 tag,
             ]

@@ -13,7 +13,7 @@ def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str
         status = {}
     if status.get("unreachable"):
         return _report.unreachable_result(str(status.get("msg") or "unreachable"))
-    if status.get("failed") and not status.get("checks") and _never_ran(status):
+    if status.get("failed") and not status.get("checks") and _report.never_ran(status):
         detail = str(status.get("module_stderr") or status.get("msg") or "").strip()
         return _report.unreachable_result(f"the check could not run on the host: {detail[:500]}")
     if status.get("failed") and not status.get("checks"):
@@ -27,16 +27,6 @@ def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str
     if delivery is not None and (delivery.get("skipped") or not delivery):
         delivery = None
     return _report.host_result(status, delivery, escalate_on)
-
-
-def _never_ran(result: dict) -> bool:
-    """A failure with no module output and no Python traceback: the connection ran nothing
-    (a stopped container, a host whose exec fails). A crash of the module itself has a traceback."""
-    output = str(result.get("module_stdout") or "").strip()
-    stderr = str(result.get("module_stderr") or "")
-    msg = str(result.get("msg") or "")
-    no_json = "deserialization failed" in msg or msg.startswith("MODULE FAILURE")
-    return no_json and not output and "Traceback" not in stderr
 
 
 def sendmail_results(hosts: list, hostvars, escalate_on: str = "critical") -> dict:

@@ -38,8 +38,15 @@ def config_paths(config_path: str, submit_path: str, layout: Layout) -> dict:
         "msp_queue_dirs": _queue.expand_queue_dirs(submit.get("QueueDirectory")) if submit_data else [],
         "pidfile": cf.get("PidFile", layout.pidfile),
         "ports": _config.mta_ports(cf),
+        "min_free_blocks": _min_free_blocks(cf.get("MinFreeBlocks")),
         "cf_found": data is not None,
     }
+
+
+def _min_free_blocks(value: str | None) -> int:
+    """sendmail.cf's MinFreeBlocks (sendmail's default is 100)."""
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and len(text) < 12 else 100
 
 
 def collect_daemon(pidfile: str, now: float, runner: Runner, proc_root: str = "/proc") -> dict:
@@ -181,6 +188,7 @@ def collect_queue(
     thresholds: dict,
     timeout: float,
     cache: dict | None = None,
+    min_free_blocks: int = 100,
 ) -> dict:
     """Summary of one queue from its directories; from ``mailq`` output if they cannot be listed.
 
@@ -208,6 +216,19 @@ def collect_queue(
     except _queue.QueueError as exc:
         summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc))
     verdict, status, evidence = _queue.queue_verdict(summary, **thresholds)
+    try:
+        fs = os.statvfs(dirs[0])
+        space_status, space_evidence = _queue.space_verdict(fs.f_bavail, fs.f_blocks, fs.f_frsize, min_free_blocks)
+        summary["space"] = {
+            "free_bytes": fs.f_bavail * fs.f_frsize,
+            "free_blocks": fs.f_bavail,
+            "min_free_blocks": min_free_blocks,
+            "status": space_status,
+        }
+        status = _verdict.worst([status, space_status])
+        evidence = space_evidence + evidence
+    except OSError:
+        summary["space"] = None
     summary.update(name=name, present=True, verdict=verdict, status=status, evidence=evidence)
     return summary
 
@@ -224,7 +245,18 @@ def collect_queues(
 ) -> tuple[dict, dict]:
     """Summaries of the named queues ("mta", "msp") and the queue area's check."""
     queues = {
-        n: collect_queue(n, paths[f"{n}_queue_dirs"], now, runner, sendmail, thresholds, timeout, cache) for n in names
+        n: collect_queue(
+            n,
+            paths[f"{n}_queue_dirs"],
+            now,
+            runner,
+            sendmail,
+            thresholds,
+            timeout,
+            cache,
+            paths.get("min_free_blocks", 100),
+        )
+        for n in names
     }
     statuses = [q["status"] for q in queues.values()]
     reason = "; ".join(

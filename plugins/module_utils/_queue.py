@@ -929,3 +929,20 @@ def queue_ids(queue_dirs: list[str], kinds: tuple[str, ...] = ("qf", "hf", "Qf")
             except OSError as exc:
                 unreadable.append(f"{clean(directory)}: {exc.strerror}")
     return sorted(ids), unreadable
+
+
+def space_verdict(free_blocks: int, total_blocks: int, block_size: int, min_free_blocks: int) -> tuple[str, list[str]]:
+    """Free space on a queue's file system against sendmail's MinFreeBlocks (in file system blocks).
+
+    At or below MinFreeBlocks sendmail refuses mail ("452 4.4.5 Insufficient disk space"): critical.
+    Within twice that, or under 5 % free: warning.
+    """
+    free_mib = free_blocks * block_size // 1048576
+    if free_blocks <= min_free_blocks:
+        return "critical", [
+            f"queue file system full: {free_blocks} blocks ({free_mib} MiB) free, at or below MinFreeBlocks="
+            f"{min_free_blocks}: sendmail refuses new mail (452 Insufficient disk space) once it rechecks"
+        ]
+    if free_blocks <= 2 * min_free_blocks or (total_blocks and free_blocks * 20 < total_blocks):
+        return "warning", [f"queue file system nearly full: {free_mib} MiB free (MinFreeBlocks={min_free_blocks})"]
+    return "ok", []

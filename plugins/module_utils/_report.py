@@ -130,6 +130,7 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
                 observations.append(
                     f"queue: {name} {q.get('path')} {q.get('count', 0)} message(s), oldest {_age(q.get('oldest_age_seconds'))}, "
                     f"domains {_top(q.get('by_domain'))}, reasons {_top(q.get('by_reason'), 2)}, verdict {q.get('verdict')}"
+                    + (f", {(q.get('space') or {}).get('free_bytes', 0) // 1048576} MiB free" if q.get("space") else "")
                 )
     smtp = status.get("smtp")
     if "smtp" in src and smtp is not None:
@@ -220,6 +221,16 @@ def _step_text(result: dict) -> str:
     return clean(result.get("msg") or "done", 512)
 
 
+def never_ran(result: dict) -> bool:
+    """A failure with no module output and no Python traceback: the connection ran nothing (a stopped
+    or killed container, a host whose exec fails). A crash of the module itself has a traceback."""
+    output = str(result.get("module_stdout") or "").strip()
+    stderr = str(result.get("module_stderr") or "")
+    msg = str(result.get("msg") or "")
+    no_json = "deserialization failed" in msg or msg.startswith("MODULE FAILURE")
+    return bool(result.get("failed")) and no_json and not output and "Traceback" not in stderr
+
+
 def operation_result(steps: list[tuple[str, dict | None]], escalate_on: str = "critical") -> dict:
     """The per-host object of an operation (restart, crash_capture, trace) from its registered steps, in order.
 
@@ -234,7 +245,7 @@ def operation_result(steps: list[tuple[str, dict | None]], escalate_on: str = "c
     for name, result in steps:
         if not result or result.get("skipped"):
             continue
-        if result.get("unreachable"):
+        if result.get("unreachable") or never_ran(result):
             unreachable = f"{name}: {clean(result.get('msg'), 400)}"
             observations.append(f"{name}: the host could not be reached: {clean(result.get('msg'), 400)}")
             break

@@ -301,3 +301,65 @@ def repo_root():
     from conftest import ROOT
 
     return ROOT
+
+
+# 9. The queue file system full
+def test_queue_file_system_full(lab):
+    host = f"it{len(lab.hosts) + 2:02d}"
+    spec = "/var/spool/mqueue:size=4m,mode=2750,uid=100,gid=102"  # smmta:smmsp 2750, as Debian makes it
+    subprocess.run(
+        [*LAB_CMD(lab), "up", "--count", str(len(lab.hosts) + 2), "--tmpfs", spec], check=True, capture_output=True
+    )
+    try:
+        r = lab.module(host, STATUS, {"areas": ["queue"]})
+        assert r["checks"]["queue"]["status"] == "ok", r["checks"]["queue"]
+        lab.exec(host, "sh", "-c", "dd if=/dev/zero of=/var/spool/mqueue/filler bs=1k count=3850 2>/dev/null; true")
+        r = lab.module(host, STATUS, {"areas": ["queue", "smtp"]})
+        assert r["checks"]["queue"]["status"] == "critical"
+        assert "queue file system full" in r["checks"]["queue"]["reason"]
+        assert r["queue"]["mta"]["space"]["free_blocks"] <= 100
+        assert r["status"] == "critical"
+    finally:
+        subprocess.run(["docker", "rm", "-f", f"it{len(lab.hosts) + 1:02d}", host], check=False, capture_output=True)
+        subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts))], check=True, capture_output=True)
+
+
+# 10. A host dropping out in the middle of a restart
+def test_host_dropping_mid_restart_is_reported_unreachable(lab):
+    host = f"it{len(lab.hosts) + 1:02d}"
+    subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts) + 1)], check=True, capture_output=True)
+    report_dir = OUTPUT / "matrix-drop"
+    try:
+        cmd = [
+            str(lab_bin(lab) / "ansible-playbook"),
+            "-i",
+            str(lab.inventory),
+            "playbooks/restart.yml",
+            "--limit",
+            host,
+            "-e",
+            f"sendmail_report_dir={report_dir}",
+        ]
+        proc = subprocess.Popen(cmd, cwd=repo_root(), env=lab.ansible_env(), stdout=subprocess.PIPE, text=True)
+        output = []
+        killed = False
+        for line in proc.stdout:
+            output.append(line)
+            if "Record the queue IDs" in line and not killed:
+                subprocess.run(["docker", "kill", host], check=True, capture_output=True)
+                killed = True
+        proc.wait(120)
+        assert proc.returncode != 0, "".join(output)
+        result = json.loads((report_dir / "restart.json").read_text())["hosts"][host]
+        assert result["status"] == "unreachable", result
+        assert result["reasons"][0].startswith("unreachable during ")
+        assert any(o.startswith("preflight: pre-flight passed") for o in result["observations"])
+    finally:
+        subprocess.run(["docker", "rm", "-f", host], check=False, capture_output=True)
+        subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts))], check=True, capture_output=True)
+
+
+def LAB_CMD(lab):
+    from conftest import LAB
+
+    return [*LAB, "--inventory", str(lab.inventory)]

@@ -264,3 +264,19 @@ def test_queue_ids_reads_names_only(tmp_path):
     ids, problems = _queue.queue_ids([str(q), str(tmp_path / "missing")])
     assert ids == ["AAAAAAAA0001", "AAAAAAAA0002", "AAAAAAAA0003", "AAAAAAAA0004", "AAAAAAAA0006"]
     assert problems and "missing" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("free", "total", "status", "text"),
+    [
+        (50, 100000, "critical", "at or below MinFreeBlocks=100: sendmail refuses new mail"),
+        (100, 100000, "critical", "queue file system full"),
+        (150, 100000, "warning", "nearly full"),
+        (3000, 100000, "warning", "nearly full"),  # under 5 %
+        (50000, 100000, "ok", None),
+    ],
+)
+def test_space_verdict(free, total, status, text):
+    got, evidence = _queue.space_verdict(free, total, 4096, 100)
+    assert got == status
+    assert (text in evidence[0]) if text else evidence == []
