@@ -22,9 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / ".collections"), str(ROOT / "tests" / "unit" / "plugins" / "module_utils")]
+sys.path[:0] = [str(ROOT / ".collections")]
 
-from fuzz_targets import TARGETS, check, seeds  # noqa: E402
+from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.fuzz_targets import TARGETS, check, seeds  # noqa: E402
 
 NASTY = [
     b"\x00",

@@ -26,7 +26,7 @@ def pytest_configure(config):
     # directory such as /tmp, so the tests' temporary directories live under the user's home
     # (wherever the checkout is: a CI clone may well be under /tmp).
     if config.option.basetemp is None:
-        tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
-        base = Path.home() / ".cache" / "opsiface-sendmail"
+        tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+        base = Path.home() / ".cache" / "osm"  # short: UNIX socket paths in the tests must stay under 108 bytes
         base.mkdir(parents=True, exist_ok=True)
-        config.option.basetemp = str(base / f"pytest-{tag}")
+        config.option.basetemp = str(base / tag)

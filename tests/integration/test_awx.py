@@ -69,7 +69,7 @@ def test_runner_exit_status_and_set_stats_follow_fail_on(lab, fleet, tmp_path):
     assert {"playbook_on_start", "runner_on_ok", "runner_on_failed", "playbook_on_stats"} <= names
     assert (artifacts / "status").read_text() == "failed" and (artifacts / "rc").read_text() == "2"
 
-    result, _ = run_healthcheck(lab, tmp_path, fleet, "never")
+    result, _private = run_healthcheck(lab, tmp_path, fleet, "never")
     assert result.status == "successful" and result.rc == 0
     artifact = stats_event(result)["event_data"]["artifact_data"]["sendmail_healthcheck"]
     assert artifact["escalate"] == [stopped]  # still escalated, only the job does not fail

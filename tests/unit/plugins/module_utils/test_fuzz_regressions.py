@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fuzz_targets import FIXTURES, TARGETS, check
+from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.fuzz_targets import FIXTURES, TARGETS, check
 
 FOUND = sorted((FIXTURES / "fuzz").glob("*.bin"))
 BY_NAME = {t.name: t for t in TARGETS}

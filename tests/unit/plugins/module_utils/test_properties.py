@@ -7,7 +7,7 @@ import os
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _queue
-from fuzz_targets import TARGETS, check, seeds
+from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.fuzz_targets import TARGETS, check, seeds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
