@@ -363,3 +363,34 @@ def LAB_CMD(lab):
     from conftest import LAB
 
     return [*LAB, "--inventory", str(lab.inventory)]
+
+
+# 4. The greeting later than the banner timeout: Debian's greet_pause (1 s for clients other than localhost)
+def test_greet_pause_past_the_banner_timeout(lab):
+    import re
+
+    host = lab.hosts[5]
+    smtp_port = re.search(rf"^{host} .*lab_smtp_port=(\d+)", lab.inventory.read_text(), re.M).group(1)
+    args = {"host": "127.0.0.1", "port": int(smtp_port), "expect_hostname": f"{host}.lab.test"}
+    started = time.monotonic()
+    r = lab.module("localhost", "opsiface.sendmail.smtp_probe", dict(args, banner_timeout=0.3), "-c", "local")
+    assert r["success"] is False and r["failure"] == "timeout_banner", r
+    assert r["timings"]["total"] < 1500 and time.monotonic() - started < 30
+    r = lab.module("localhost", "opsiface.sendmail.smtp_probe", dict(args, banner_timeout=5), "-c", "local")
+    assert r["success"] and r["timings"]["banner"] >= 900, r  # the pause is real: about a second
+
+
+# 5. Mail only in the MSP queue, because the MTA refuses
+def test_mail_only_in_the_msp_queue(lab):
+    host = lab.hosts[5]
+    before = lab.module(host, QUEUE, {})["queues"]["msp"]["count"]
+    try:
+        lab.fault(host, "service-stop")
+        lab.exec(host, "/usr/sbin/sendmail", "root", stdin="Subject: while the MTA is down\n\nqueued by the MSP\n")
+        r = lab.module(host, STATUS, {"areas": ["process", "queue"]})
+        assert r["daemon"]["state"] == "absent" and r["status"] == "critical"
+        msp = r["queue"]["msp"]
+        assert msp["count"] == before + 1 and msp["path"] == "/var/spool/mqueue-client"
+        assert any("Connection refused" in reason for reason in msp["by_reason"]), msp["by_reason"]
+    finally:
+        lab.heal(host)
