@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", "it"]
+# IT_PREFIX lets a second run (a developer's, beside CI's) use hosts of its own.
+PREFIX = os.environ.get("IT_PREFIX", "it")
+LAB = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", PREFIX]
 OUTPUT = ROOT / "tests" / "output"
-INVENTORY = OUTPUT / "inventory.ini"
+INVENTORY = OUTPUT / f"inventory-{os.environ.get('IT_PREFIX', 'it')}.ini"
 HOSTS = int(os.environ.get("IT_HOSTS", "6"))
 VENV_BIN = ROOT / ".venv" / "bin"
 
@@ -80,6 +82,6 @@ class Lab:
 def lab() -> Lab:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     subprocess.run([*LAB, "--inventory", str(INVENTORY), "up", "--count", str(HOSTS)], check=True)
-    hosts = [f"it{i:02d}" for i in range(1, HOSTS + 1)]
+    hosts = [f"{PREFIX}{i:02d}" for i in range(1, HOSTS + 1)]
     yield Lab(hosts=hosts, inventory=INVENTORY)
     subprocess.run([*LAB, "--inventory", str(INVENTORY), "down"], check=False)

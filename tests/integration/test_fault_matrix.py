@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import OUTPUT
+from conftest import OUTPUT, PREFIX
 
 STATUS = "opsiface.sendmail.sendmail_status"
 QUEUE = "opsiface.sendmail.sendmail_queue"
@@ -23,16 +23,20 @@ srv.bind(("0.0.0.0", 25)); srv.listen(5)
 while True:
     c, _a = srv.accept()
     try:
-        if mode == "421":
-            c.sendall(b"421 4.3.2 fake.example service not available\r\n"); c.close(); continue
-        c.sendall(b"220 fake.example ESMTP not sendmail\r\n")
+        if mode in ("421", "554"):
+            c.sendall(mode.encode() + b" fake.example service not available\r\n"); c.close(); continue
+        name = b"fake.example" if mode == "220" else socket.gethostname().encode()  # the others pass the name check
+        c.sendall(b"220 " + name + b" ESMTP not sendmail\r\n")
+        if mode == "reset":
+            import struct
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close(); continue
         while True:
             line = c.recv(512)
             if not line:
                 break
             if line.upper().startswith(b"QUIT"):
-                c.sendall(b"221 2.0.0 bye\r\n"); break
-            c.sendall(b"250 fake.example\r\n")
+                c.sendall(b"500 5.5.1 no quitting here\r\n" if mode == "quit500" else b"221 2.0.0 bye\r\n"); break
+            c.sendall(b"250 " + name + b"\r\n")
     except OSError:
         pass
     c.close()
@@ -112,7 +116,7 @@ def test_pidfile_faults_and_two_listeners(lab):
 
 
 # 3 and 4. Port 25 owned by something that is not sendmail; a 421 greeting
-@pytest.mark.parametrize("mode", ["220", "421"])
+@pytest.mark.parametrize("mode", ["220", "421", "554", "quit500", "reset"])
 def test_port_25_owned_by_a_fake(lab, mode):
     host = lab.hosts[1]
     try:
@@ -125,10 +129,16 @@ def test_port_25_owned_by_a_fake(lab, mode):
         assert owners == {"python3"}, r["listening"]
         reason = r["checks"]["process"]["reason"]
         assert "no sendmail listener is running" in reason and "owned by pid" in reason and "python3" in reason, reason
+        smtp = r["smtp"]
         if mode == "220":
-            assert r["smtp"]["hostname"] == "fake.example" and r["checks"]["smtp"]["status"] != "ok"
+            assert smtp["hostname"] == "fake.example" and r["checks"]["smtp"]["status"] != "ok"
+        elif mode in ("421", "554"):
+            assert smtp["success"] is False and smtp["banner_code"] == int(mode), smtp
+        elif mode == "quit500":
+            assert smtp["failure"] == "quit_not_221" and smtp["quit_code"] == 500, smtp
         else:
-            assert r["smtp"]["success"] is False and r["smtp"]["banner_code"] == 421
+            assert smtp["success"] is False and smtp["failure"] in ("protocol_error", "reset"), smtp
+        assert r["checks"]["smtp"]["status"] != "ok"
     finally:
         lab.exec(host, "pkill", "-f", "not sendmail", check=False)
         lab.heal(host)
@@ -236,6 +246,39 @@ printf '%s.000000+00:00 %s sm-mta[9]: old line\n' "$now" "$(hostname -s)" | gzip
         )
 
 
+# 7. The log rotated away while a scan reads it
+def test_syslog_rotated_during_the_scan(lab):
+    host = lab.hosts[3]
+    line = "$(date -u +%Y-%m-%dT%H:%M:%S).000000+00:00 $(hostname -s) sm-mta[9]: 6ARROT000001: SYSERR(root): rotate me"
+    lab.exec(
+        host,
+        "sh",
+        "-c",
+        f'mv /var/log/mail.log /var/log/mail.log.keep; yes "{line}" | head -c 300000000 > /var/log/mail.log',
+    )
+    try:
+        env = lab.ansible_env()
+        env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+        args = json.dumps({"areas": ["syslog"], "since_minutes": 60})
+        scan = subprocess.Popen(
+            [str(lab_bin(lab) / "ansible"), "-i", str(lab.inventory), host, "-m", STATUS, "-a", args],
+            cwd=repo_root(),
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)  # the scan is reading backwards through the 300 MB file
+        lab.exec(host, "sh", "-c", "mv /var/log/mail.log /var/log/mail.log.1 && : > /var/log/mail.log")
+        out, _err = scan.communicate(timeout=300)
+        r = json.loads(out)["plays"][0]["tasks"][0]["hosts"][host]
+        assert not r.get("failed"), r
+        assert r["syslog"]["syserr"] > 0  # what was read before the rotation counts; nothing crashed
+        json.dumps(r, ensure_ascii=False).encode("utf-8")
+    finally:
+        lab.exec(host, "sh", "-c", "mv -f /var/log/mail.log.keep /var/log/mail.log; rm -f /var/log/mail.log.1")
+
+
 # 8. sendmail.cf missing: status critical/config, restart refuses, the daemon keeps running
 def test_missing_config_is_critical_and_restart_refuses(lab):
     host = lab.hosts[3]
@@ -256,12 +299,22 @@ def test_missing_config_is_critical_and_restart_refuses(lab):
         lab.heal(host)
 
 
-# 12. A restart interrupted (controller killed) after the stop, then run again
-def test_interrupted_restart_then_rerun_loses_nothing(lab):
+# 12. A restart interrupted (controller killed) at each step, then run again
+STEPS = {
+    "preflight": "Pre-flight - sendmail -bC",
+    "record": "Record the queue IDs",
+    "stop": "Stop sendmail through its service manager",
+    "move_aside": "Move the MTA queue aside",
+    "start": "Start sendmail and wait",
+    "gates": "Gate - every message recorded before",
+}
+
+
+@pytest.mark.parametrize("step", list(STEPS))
+def test_interrupted_restart_then_rerun_loses_nothing(lab, step):
     host = lab.hosts[4]
     lab.fault(host, "backlog", "--count", "20", "--mode", "clone", "--domains", "interrupt.example")
     before = [n for n in queue_names(lab, host) if n.startswith("qf")]
-    env = lab.ansible_env()
     cmd = [
         str(lab_bin(lab) / "ansible-playbook"),
         "-i",
@@ -272,23 +325,24 @@ def test_interrupted_restart_then_rerun_loses_nothing(lab):
         "-e",
         "restart_move_queue_aside=true",
     ]
+    env = lab.ansible_env()
     proc = subprocess.Popen(cmd, cwd=repo_root(), env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
-    killed_after = None
+    killed = False
     for line in proc.stdout:
-        if "Move the MTA queue aside" in line:
-            time.sleep(1.5)  # the move has run or is running
+        if line.startswith("TASK [") and STEPS[step] in line:
+            time.sleep(1.0)  # the step has started on the host, or finished
             subprocess.run(["kill", "-9", f"-{proc.pid}"], check=False)
-            killed_after = "move_aside"
+            killed = True
             break
     proc.wait(60)
-    assert killed_after == "move_aside"
+    assert killed, f"the run never reached {step}"
     lab.playbook("playbooks/restart.yml", "--limit", host)  # the operator runs it again
     assert pid_of(lab, host) is not None
-    banner = socket.create_connection(("127.0.0.1", port(host)), timeout=10).recv(200)
-    assert banner.startswith(b"220 ")
-    out = lab.exec(host, "sh", "-c", "ls /var/spool/mqueue /var/spool/mqueue/.aside-* 2>/dev/null").stdout.split()
+    with socket.create_connection(("127.0.0.1", port(host)), timeout=10) as sock:
+        assert sock.recv(200).startswith(b"220 ")
+    out = lab.exec(host, "sh", "-c", "ls -A /var/spool/mqueue /var/spool/mqueue/.aside-* 2>/dev/null").stdout.split()
     for name in before:
-        assert name in out, f"{name} is neither in the queue nor in the moved-aside directory"
+        assert name in out, f"{name} is neither in the queue nor in a moved-aside directory"
 
 
 def lab_bin(lab):
@@ -305,7 +359,7 @@ def repo_root():
 
 # 9. The queue file system full
 def test_queue_file_system_full(lab):
-    host = f"it{len(lab.hosts) + 2:02d}"
+    host = f"{PREFIX}{len(lab.hosts) + 2:02d}"
     spec = "/var/spool/mqueue:size=4m,mode=2750,uid=100,gid=102"  # smmta:smmsp 2750, as Debian makes it
     subprocess.run(
         [*LAB_CMD(lab), "up", "--count", str(len(lab.hosts) + 2), "--tmpfs", spec], check=True, capture_output=True
@@ -320,13 +374,15 @@ def test_queue_file_system_full(lab):
         assert r["queue"]["mta"]["space"]["free_blocks"] <= 100
         assert r["status"] == "critical"
     finally:
-        subprocess.run(["docker", "rm", "-f", f"it{len(lab.hosts) + 1:02d}", host], check=False, capture_output=True)
+        subprocess.run(
+            ["docker", "rm", "-f", f"{PREFIX}{len(lab.hosts) + 1:02d}", host], check=False, capture_output=True
+        )
         subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts))], check=True, capture_output=True)
 
 
 # 10. A host dropping out in the middle of a restart
 def test_host_dropping_mid_restart_is_reported_unreachable(lab):
-    host = f"it{len(lab.hosts) + 1:02d}"
+    host = f"{PREFIX}{len(lab.hosts) + 1:02d}"
     subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts) + 1)], check=True, capture_output=True)
     report_dir = OUTPUT / "matrix-drop"
     try:

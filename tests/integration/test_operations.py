@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import LAB, OUTPUT
+from conftest import LAB, OUTPUT, PREFIX
 
 
 def listener(lab, host: str) -> int | None:
@@ -190,7 +190,7 @@ def test_dump_directory_too_small_fails_cleanly(lab, report_dir):
         check=True,
         capture_output=True,
     )
-    host = f"it{len(lab.hosts) + 1:02d}"
+    host = f"{PREFIX}{len(lab.hosts) + 1:02d}"
     try:
         before = listener(lab, host)
         for margin, reason in (("1.2", "space: /var/crash/small/sendmail has"), ("0.01", "No space left on device")):
