@@ -279,23 +279,36 @@ def test_syslog_rotated_during_the_scan(lab):
         lab.exec(host, "sh", "-c", "mv -f /var/log/mail.log.keep /var/log/mail.log; rm -f /var/log/mail.log.1")
 
 
-# 8. sendmail.cf missing: status critical/config, restart refuses, the daemon keeps running
-def test_missing_config_is_critical_and_restart_refuses(lab):
+# 8. sendmail.cf missing, or unreadable (a FIFO in its place: reading it would block for ever)
+@pytest.mark.parametrize("kind", ["missing", "fifo"])
+def test_missing_or_unreadable_config_is_critical_and_restart_refuses(lab, kind):
     host = lab.hosts[3]
     pid = pid_of(lab, host)
-    report_dir = OUTPUT / "matrix-missing-cf"
+    report_dir = OUTPUT / f"matrix-cf-{kind}"
     try:
         lab.exec(host, "mv", "/etc/mail/sendmail.cf", "/etc/mail/sendmail.cf.lab-good")
-        r = lab.module(host, STATUS, {"areas": ["process", "config"]})
-        assert r["checks"]["config"]["status"] == "critical" and r["status"] == "critical"
+        if kind == "fifo":
+            lab.exec(host, "mkfifo", "/etc/mail/sendmail.cf")
+        started = time.monotonic()
+        r = lab.module(host, STATUS, {"areas": ["process", "config"], "command_timeout": 5})
+        assert time.monotonic() - started < 60  # sendmail -bC on a FIFO is killed at command_timeout
+        assert r["checks"]["config"]["status"] == "critical" and r["status"] == "critical", r["checks"]
         proc = lab.playbook(
-            "playbooks/restart.yml", "--limit", host, "-e", f"sendmail_report_dir={report_dir}", check=False
+            "playbooks/restart.yml",
+            "--limit",
+            host,
+            "-e",
+            f"sendmail_report_dir={report_dir}",
+            "-e",
+            "restart_command_timeout=5",
+            check=False,
         )
         assert proc.returncode != 0
         result = json.loads((report_dir / "restart.json").read_text())["hosts"][host]
         assert "pre-flight failed" in result["reasons"][0]
         assert pid_of(lab, host) == pid
     finally:
+        lab.exec(host, "rm", "-f", "/etc/mail/sendmail.cf")
         lab.heal(host)
 
 
