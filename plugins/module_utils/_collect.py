@@ -150,18 +150,32 @@ def syslog_daemon(proc_root: str = "/proc") -> dict:
 
 
 def collect_syslog(
-    paths: list[str], since_minutes: int, max_lines: int, now: float, runner: Runner, use_journal: bool = True
+    paths: list[str],
+    since_minutes: int,
+    max_lines: int,
+    now: float,
+    runner: Runner,
+    use_journal: bool = True,
+    max_bytes: int = 512 * 1024 * 1024,
 ) -> dict:
-    result = _scan_syslog(paths, since_minutes, max_lines, now, runner, use_journal)
+    result = _scan_syslog(paths, since_minutes, max_lines, now, runner, use_journal, max_bytes)
     result["daemon"] = syslog_daemon()
     return result
 
 
 def _scan_syslog(
-    paths: list[str], since_minutes: int, max_lines: int, now: float, runner: Runner, use_journal: bool
+    paths: list[str],
+    since_minutes: int,
+    max_lines: int,
+    now: float,
+    runner: Runner,
+    use_journal: bool,
+    max_bytes: int = 512 * 1024 * 1024,
 ) -> dict:
     if any(os.path.lexists(p) for p in paths) or not use_journal:
-        scan = _syslog.scan_files(paths, now, since_minutes, max_lines, utc_offset=_utc_offset(now))
+        scan = _syslog.scan_files(
+            paths, now, since_minutes, max_lines, utc_offset=_utc_offset(now), max_bytes=max_bytes
+        )
         return scan.to_dict()
     journalctl = runner.which("journalctl")
     if journalctl:
@@ -171,7 +185,7 @@ def _scan_syslog(
         )
         if res.ok:
             return _syslog.scan_journal_output(res.stdout, now, since_minutes, max_lines).to_dict()
-    return _syslog.scan_files(paths, now, since_minutes, max_lines).to_dict()
+    return _syslog.scan_files(paths, now, since_minutes, max_lines, max_bytes=max_bytes).to_dict()
 
 
 def _utc_offset(now: float) -> int:

@@ -59,6 +59,13 @@ options:
     description: How far back the log scan reaches.
     type: int
     default: 60
+  syslog_max_bytes:
+    description:
+      - The most the log scan reads, newest first, across the log and its rotations. A log larger than that within
+        the window is reported incomplete (C(complete=false), with a problem saying where it stopped), so the scan's
+        time and memory stay bounded whatever the log's size.
+    type: int
+    default: 536870912
   max_lines:
     description: How many of the latest offending log lines to return (sanitised).
     type: int
@@ -259,6 +266,7 @@ def main() -> None:
             "ports": {"type": "list", "elements": "int"},
             "log_paths": {"type": "list", "elements": "path"},
             "since_minutes": {"type": "int", "default": 60},
+            "syslog_max_bytes": {"type": "int", "default": 536870912},
             "max_lines": {"type": "int", "default": 10},
             "check_config": {"type": "bool", "default": True},
             "max_zombie_children": {"type": "int", "default": 5},
@@ -301,7 +309,12 @@ def main() -> None:
         result["checks"]["config"] = _verdict.config_check(result["config"])
     if "syslog" in areas:
         result["syslog"] = _collect.collect_syslog(
-            p["log_paths"] or layout.logs, p["since_minutes"], p["max_lines"], now, runner
+            p["log_paths"] or layout.logs,
+            p["since_minutes"],
+            p["max_lines"],
+            now,
+            runner,
+            max_bytes=p["syslog_max_bytes"],
         )
         result["checks"]["syslog"] = _verdict.syslog_check(
             result["syslog"],

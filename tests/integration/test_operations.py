@@ -185,7 +185,7 @@ def test_dump_directory_too_small_fails_cleanly(lab, report_dir):
             "--count",
             str(len(lab.hosts) + 1),
             "--tmpfs",
-            "/var/crash/small:size=2m",
+            "/var/crash/small:size=2m,mode=0755",
         ],
         check=True,
         capture_output=True,
