@@ -24,35 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / ".collections")]
 
-from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.fuzz_targets import TARGETS, check, seeds  # noqa: E402
+from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.fuzz_targets import (  # noqa: E402
+    NASTY,
+    TARGETS,
+    check,
+    seeds,
+)
 
-NASTY = [
-    b"\x00",
-    b"\xff",
-    b"\xc3",
-    b"\r",
-    b"\n",
-    b"\r\n",
-    b"\t",
-    b"(",
-    b")",
-    b":",
-    b"=",
-    b"<",
-    b">",
-    b"\x1b[31m",
-    b"\xed\xa0\x80",
-    b"9" * 30,
-    b"-" * 5,
-    b"A" * 10_000,
-    b"qf",
-    b"T",
-    b"R<",
-    b"M",
-    b"stat=Sent",
-    b"...",
-    b"#0 ",
-]
 OUT = ROOT / "tests" / "unit" / "fixtures" / "fuzz"
 
 

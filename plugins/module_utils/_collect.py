@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import time
 
 from . import _config, _process, _queue, _syslog, _verdict
 from ._mailq import parse_mailq
@@ -174,7 +173,7 @@ def _scan_syslog(
 ) -> dict:
     if any(os.path.lexists(p) for p in paths) or not use_journal:
         scan = _syslog.scan_files(
-            paths, now, since_minutes, max_lines, utc_offset=_utc_offset(now), max_bytes=max_bytes
+            paths, now, since_minutes, max_lines, utc_offset=_syslog.local_utc_offset(now), max_bytes=max_bytes
         )
         return scan.to_dict()
     journalctl = runner.which("journalctl")
@@ -186,11 +185,6 @@ def _scan_syslog(
         if res.ok:
             return _syslog.scan_journal_output(res.stdout, now, since_minutes, max_lines).to_dict()
     return _syslog.scan_files(paths, now, since_minutes, max_lines, max_bytes=max_bytes).to_dict()
-
-
-def _utc_offset(now: float) -> int:
-    local = time.localtime(now)
-    return local.tm_gmtoff if hasattr(local, "tm_gmtoff") else -time.timezone
 
 
 def collect_queue(

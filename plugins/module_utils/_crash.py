@@ -203,10 +203,12 @@ def solaris_argv(tool: str, pid: int, bundle: str) -> list[str]:
 
 
 # ----------------------------------------------------------------- files
-def safe_dir(path: str) -> None:
+def safe_dir(path: str, create: bool = True) -> None:
     """Create *path* root-only (0700), each component checked with lstat: no symlink is followed, no
     component is world-writable (sticky or not: a dump, trace or trash never lives under /tmp-like
-    directories), and the last one is owned by us. Used for dumps, traces and the queue trash."""
+    directories), and the last one is owned by us. Used for dumps, traces and the queue trash.
+
+    With *create* false (check mode) the components that exist are checked and nothing is made or changed."""
     if not os.path.isabs(path):
         raise CrashError(f"{clean(path)!r} is not an absolute path")
     current = "/"
@@ -217,6 +219,8 @@ def safe_dir(path: str) -> None:
         try:
             st = os.lstat(current)
         except FileNotFoundError:
+            if not create:
+                return
             os.mkdir(current, 0o700 if last else 0o755)
             st = os.lstat(current)
         if stat.S_ISLNK(st.st_mode):
@@ -228,7 +232,7 @@ def safe_dir(path: str) -> None:
         if last:
             if st.st_uid != os.geteuid():
                 raise CrashError(f"{clean(current)} is owned by uid {st.st_uid}, not by us; refusing to use it")
-            if stat.S_IMODE(st.st_mode) != 0o700:
+            if stat.S_IMODE(st.st_mode) != 0o700 and create:
                 os.chmod(current, 0o700)
 
 

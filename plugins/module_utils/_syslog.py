@@ -398,7 +398,7 @@ def find_outcomes(
     if chosen is None or not queue_ids:
         return outcomes
     budget = max_bytes
-    offset = _utc_offset_of(now)
+    offset = local_utc_offset(now)
     for path in rotated_files(chosen):
         if path.endswith(".gz") or budget <= 0:
             break
@@ -433,6 +433,7 @@ def find_outcomes(
     return outcomes
 
 
-def _utc_offset_of(now: float) -> int:
+def local_utc_offset(now: float) -> int:
+    """The host's offset from UTC at *now*, in seconds east (for BSD syslog stamps, which carry no zone)."""
     local = time.localtime(now)
-    return local.tm_gmtoff or 0
+    return local.tm_gmtoff if hasattr(local, "tm_gmtoff") else -time.timezone

@@ -155,7 +155,6 @@ import platform
 import resource
 import signal
 import socket
-import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -218,12 +217,7 @@ class Capture:
                 msg=f"crash capture knows Linux and Solaris; on {platform.system()} run gcore by hand (nothing was done)",
                 actions=["none: unsupported platform"],
             )
-        before = self.daemon()
-        self.result["daemon_before"] = before
-        pid = p["pid"] or before.get("pid")
-        if pid is None or not _service.pid_alive(pid):
-            self.result["actions"].append("none: there is no listener to capture")
-            self.fail(f"no sendmail listener is running (state {before.get('state')}); nothing to capture")
+        before, pid = self.listener()
         target = _crash.parse_status(_read(f"/proc/{pid}/status"))
         ours = _crash.parse_status(_read("/proc/self/status"))
         size = target.get("vmsize_bytes") or 0
@@ -267,53 +261,33 @@ class Capture:
                 where = os.path.dirname(core_glob).replace("[*]", "*")
                 need = int(size * p["space_margin"])
                 self.guard("core_space", {"path": where, "needed": need}, self.space(where, need))
-        try:
-            _crash.safe_dir(p["dir"]) if not self.module.check_mode else self.check_dir(p["dir"])
-            dir_problem = None
-        except (_crash.CrashError, OSError) as exc:
-            dir_problem = str(exc)
-        self.guard("dir", p["dir"], dir_problem)
-        need = int(size * p["space_margin"]) * (2 if p["compress"] else 1)
-        if not dir_problem:
-            self.guard("space", {"path": p["dir"], "needed": need}, self.space(p["dir"], need))
-        problems = [f"{k}: {g['problem']}" for k, g in self.result["guards"].items() if g["problem"]]
-        if problems:
-            self.result["actions"].append("none: a guard failed, so the daemon was not touched")
-            self.fail("crash capture refused: " + "; ".join(problems))
-        if self.module.check_mode:
-            self.result["changed"] = True
-            self.result["actions"].append(
-                f"would {'gcore' if p['mode'] == 'gcore' else 'send SIGABRT to'} the listener {pid} into a bundle under "
-                f"{p['dir']} (check mode: nothing written or signalled)"
-            )
-            self.result["daemon"] = before
-            self.module.exit_json(**self.result)
+        self.dump_dir_guards(size)
+        self.refuse_or_plan(
+            before,
+            f"would {'gcore' if p['mode'] == 'gcore' else 'send SIGABRT to'} the listener {pid} into a bundle under "
+            f"{p['dir']} (check mode: nothing written or signalled)",
+        )
         try:
             self.capture(pid, before, core_glob)
         except OSError as exc:
             self.after_gdb(pid, before)
             self.fail(f"the capture failed writing {exc.filename or self.bundle}: {exc.strerror}")
 
-    def run_solaris(self) -> None:
-        """Solaris / illumos: the proc tools (gcore -o, pargs, pmap, plimit) and mdb's $C for the backtrace.
-
-        Only gcore mode: where an abort's core goes, and what it holds, is coreadm's configuration.
-        """
-        p = self.p
+    def listener(self) -> tuple[dict, int]:
+        """The listener before anything is done (or O(pid)); fails when there is none to capture."""
         before = self.daemon()
         self.result["daemon_before"] = before
-        pid = p["pid"] or before.get("pid")
+        pid = self.p["pid"] or before.get("pid")
         if pid is None or not _service.pid_alive(pid):
             self.result["actions"].append("none: there is no listener to capture")
             self.fail(f"no sendmail listener is running (state {before.get('state')}); nothing to capture")
-        if p["mode"] == "abort":
-            self.guard("mode", "abort", "abort on Solaris: coreadm decides where the core goes; use gcore mode")
-        missing = [t for t in ("/usr/bin/gcore", "/usr/bin/mdb") if self.runner.which(t) is None]
-        self.guard("tools", {"missing": missing}, f"not installed: {', '.join(missing)}" if missing else None)
-        res = self.runner.run(_crash.solaris_argv("vsz", pid, ""), timeout=15)
-        size = _crash.parse_vsz_kb(res.stdout.decode("utf-8", "replace")) or 0
+        return before, pid
+
+    def dump_dir_guards(self, size: int) -> None:
+        """The dump directory (made safely, or only checked in check mode) and the free space in it."""
+        p = self.p
         try:
-            _crash.safe_dir(p["dir"]) if not self.module.check_mode else self.check_dir(p["dir"])
+            _crash.safe_dir(p["dir"], create=not self.module.check_mode)
             dir_problem = None
         except (_crash.CrashError, OSError) as exc:
             dir_problem = str(exc)
@@ -321,15 +295,34 @@ class Capture:
         if not dir_problem:
             need = int(size * p["space_margin"]) * (2 if p["compress"] else 1)
             self.guard("space", {"path": p["dir"], "needed": need}, self.space(p["dir"], need))
+
+    def refuse_or_plan(self, before: dict, plan: str) -> None:
+        """Fail when any guard failed (the daemon untouched); in check mode, say what would be done and exit."""
         problems = [f"{k}: {g['problem']}" for k, g in self.result["guards"].items() if g["problem"]]
         if problems:
             self.result["actions"].append("none: a guard failed, so the daemon was not touched")
             self.fail("crash capture refused: " + "; ".join(problems))
         if self.module.check_mode:
             self.result["changed"] = True
-            self.result["actions"].append(f"would gcore the listener {pid} into {p['dir']} (check mode)")
+            self.result["actions"].append(plan)
             self.result["daemon"] = before
             self.module.exit_json(**self.result)
+
+    def run_solaris(self) -> None:
+        """Solaris / illumos: the proc tools (gcore -o, pargs, pmap, plimit) and mdb's $C for the backtrace.
+
+        Only gcore mode: where an abort's core goes, and what it holds, is coreadm's configuration.
+        """
+        p = self.p
+        before, pid = self.listener()
+        if p["mode"] == "abort":
+            self.guard("mode", "abort", "abort on Solaris: coreadm decides where the core goes; use gcore mode")
+        missing = [t for t in ("/usr/bin/gcore", "/usr/bin/mdb") if self.runner.which(t) is None]
+        self.guard("tools", {"missing": missing}, f"not installed: {', '.join(missing)}" if missing else None)
+        res = self.runner.run(_crash.solaris_argv("vsz", pid, ""), timeout=15)
+        size = _crash.parse_vsz_kb(res.stdout.decode("utf-8", "replace")) or 0
+        self.dump_dir_guards(size)
+        self.refuse_or_plan(before, f"would gcore the listener {pid} into {p['dir']} (check mode)")
         started = time.time()
         try:
             self.bundle = _crash.new_bundle(p["dir"], pid, started)
@@ -418,22 +411,6 @@ class Capture:
             return _crash.space_problem(path, _crash.free_bytes(existing), needed)
         except OSError as exc:
             return f"{path}: {exc.strerror}"
-
-    def check_dir(self, path: str) -> None:
-        """Check mode: the same checks as safe_dir on the components that exist, creating nothing."""
-        if not os.path.isabs(path):
-            raise _crash.CrashError(f"{path!r} is not an absolute path")
-        current = "/"
-        for part in [p for p in path.split("/") if p]:
-            current = os.path.join(current, part)
-            try:
-                st = os.lstat(current)
-            except FileNotFoundError:
-                return
-            if stat.S_ISLNK(st.st_mode):
-                raise _crash.CrashError(f"{current} is a symlink; refusing to use it")
-            if st.st_mode & stat.S_IWOTH:
-                raise _crash.CrashError(f"{current} is world-writable; refusing to use it or anything under it")
 
     def capture(self, pid: int, before: dict, core_glob: str | None) -> None:
         p = self.p

@@ -20,6 +20,36 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+# Byte strings the mutators insert: encodings, controls, separators and the tokens the parsers look for.
+# bench/fuzz.py draws from this list in this order: changing it changes what a given seed reproduces.
+NASTY = [
+    b"\x00",
+    b"\xff",
+    b"\xc3",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\t",
+    b"(",
+    b")",
+    b":",
+    b"=",
+    b"<",
+    b">",
+    b"\x1b[31m",
+    b"\xed\xa0\x80",
+    b"9" * 30,
+    b"-" * 5,
+    b"A" * 10_000,
+    b"qf",
+    b"T",
+    b"R<",
+    b"M",
+    b"stat=Sent",
+    b"...",
+    b"#0 ",
+]
 NOW = 1795786600.0
 
 
