@@ -4,6 +4,8 @@ reason checked, and nothing lost or changed. Rows already covered elsewhere are 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -361,7 +363,7 @@ def test_interrupted_restart_then_rerun_loses_nothing(lab, step):
     for line in proc.stdout:
         if line.startswith("TASK [") and STEPS[step] in line:
             time.sleep(1.0)  # the step has started on the host, or finished
-            subprocess.run(["kill", "-9", f"-{proc.pid}"], check=False)
+            os.killpg(proc.pid, signal.SIGKILL)  # never kill(1): procps reads "-9 -1263" as kill(-1)
             killed = True
             break
     proc.wait(60)

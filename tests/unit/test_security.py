@@ -25,3 +25,29 @@ def test_commands_are_lists():
     for path in SOURCES:
         text = path.read_text()
         assert not re.search(r"\.run\(\s*f?[\"']", text), f"{path} passes a string command to a runner"
+
+
+# procps-ng's kill(1) (4.0.x, Debian 12) reads `kill -9 -1263` as kill(-1, SIGKILL): every process on the
+# machine. It took down a whole CI run once. Process groups are signalled with os.killpg, never via kill(1).
+NEGATIVE_KILL = re.compile(r"""["']kill["'][^\n]*["']-\{|["']kill["'][^\n]*\+\s*str\(|\bkill\s+(-\w+\s+)?-\$""")
+EVERYTHING = sorted(
+    p
+    for top in ("plugins", "roles", "playbooks", "lab", "tests", "bench", "molecule", "hacking", ".ci")
+    for p in (ROOT / top).rglob("*")
+    if p.is_file()
+    and p.suffix in (".py", ".sh", ".yml", ".yaml", "")
+    and "output" not in p.parts
+    and p != Path(__file__).resolve()  # the spellings below are examples
+)
+
+
+def test_no_process_group_kill_through_the_kill_command():
+    offenders = [str(p.relative_to(ROOT)) for p in EVERYTHING if NEGATIVE_KILL.search(p.read_text(errors="replace"))]
+    assert not offenders, f"kill(1) with a negative pid (use os.killpg): {offenders}"
+
+
+def test_the_negative_kill_pattern_catches_the_spellings_that_kill_everything():
+    assert NEGATIVE_KILL.search('subprocess.run(["kill", "-9", f"-{proc.pid}"])')
+    assert NEGATIVE_KILL.search("kill -TERM -$pgid")
+    assert not NEGATIVE_KILL.search("os.killpg(proc.pid, signal.SIGKILL)")
+    assert not NEGATIVE_KILL.search('dexec(host, "kill", "-9", str(pid))')
