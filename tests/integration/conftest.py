@@ -7,10 +7,12 @@ pass or fail. `make test` removes them again afterwards as a second line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +55,11 @@ class Lab:
         env["ANSIBLE_NOCOLOR"] = "1"
         return env
 
+    def playbook_cmd(self, playbook: str, *args: str) -> list[str]:
+        return [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
+
     def playbook(self, playbook: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(self.inventory), playbook, *args]
+        cmd = self.playbook_cmd(playbook, *args)
         proc = subprocess.run(cmd, cwd=ROOT, env=self.ansible_env(), text=True, capture_output=True, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -62,20 +67,54 @@ class Lab:
             )
         return proc
 
-    def module(self, host: str, module: str, args: dict, *extra: str) -> dict:
-        """Run one module ad hoc on one host; return its JSON result."""
-        env = self.ansible_env()
-        env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
-        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+    def start_playbook(self, playbook: str, *args: str, **popen) -> subprocess.Popen:
+        """The same run as playbook(), started in the background, its output readable line by line."""
+        cmd = self.playbook_cmd(playbook, *args)
+        return subprocess.Popen(cmd, cwd=ROOT, env=self.ansible_env(), stdout=subprocess.PIPE, text=True, **popen)
+
+    def module_cmd(self, host: str, module: str, args: dict, *extra: str) -> list[str]:
         cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), host, "-m", module, *extra]
         if args:  # an empty JSON object would be taken as raw parameters
             cmd += ["-a", json.dumps(args)]
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, check=False)
+        return cmd
+
+    def module_env(self) -> dict[str, str]:
+        env = self.ansible_env()
+        env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+        return env
+
+    @staticmethod
+    def module_result(host: str, cmd: list[str], stdout: str, stderr: str = "") -> dict:
         try:
-            data = json.loads(proc.stdout)
+            data = json.loads(stdout)
         except json.JSONDecodeError as exc:
-            raise AssertionError(f"no JSON from {cmd}: {proc.stdout[-3000:]} {proc.stderr[-3000:]}") from exc
+            raise AssertionError(f"no JSON from {cmd}: {stdout[-3000:]} {stderr[-3000:]}") from exc
         return data["plays"][0]["tasks"][0]["hosts"][host]
+
+    def module(self, host: str, module: str, args: dict, *extra: str) -> dict:
+        """Run one module ad hoc on one host; return its JSON result."""
+        cmd = self.module_cmd(host, module, args, *extra)
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.module_env(), text=True, capture_output=True, check=False)
+        return self.module_result(host, cmd, proc.stdout, proc.stderr)
+
+    def start_module(self, host: str, module: str, args: dict) -> tuple[list[str], subprocess.Popen]:
+        """The same run as module(), started in the background; read it with module_result()."""
+        cmd = self.module_cmd(host, module, args)
+        return cmd, subprocess.Popen(cmd, cwd=ROOT, env=self.module_env(), stdout=subprocess.PIPE, text=True)
+
+    @contextlib.contextmanager
+    def extra_hosts(self, count: int, *tmpfs: str) -> Iterator[list[str]]:
+        """`count` hosts beyond the fleet (tmpfs specs as `lab.py up --tmpfs`), removed afterwards and the
+        inventory rewritten for the fleet alone."""
+        total = len(self.hosts) + count
+        names = [f"{PREFIX}{i:02d}" for i in range(len(self.hosts) + 1, total + 1)]
+        try:
+            self.lab("up", "--count", str(total), *[arg for spec in tmpfs for arg in ("--tmpfs", spec)])
+            yield names
+        finally:
+            subprocess.run(["docker", "rm", "-f", *names], check=False, capture_output=True)
+            self.lab("up", "--count", str(len(self.hosts)))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import OUTPUT, PREFIX
+from conftest import OUTPUT
 
 STATUS = "opsiface.sendmail.sendmail_status"
 QUEUE = "opsiface.sendmail.sendmail_queue"
@@ -182,15 +182,8 @@ chown -h smmta:smmsp qf6AR* df6AR* Qf6AR* tf6AR* 2>/dev/null || true   # -h: nev
 @pytest.fixture
 def spare_host(lab):
     """A host of its own beyond the fleet (the 10,000 messages must not stay on a shared one); removed after."""
-    host = f"{PREFIX}{len(lab.hosts) + 3:02d}"
-    subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts) + 3)], check=True, capture_output=True)
-    yield host
-    subprocess.run(
-        ["docker", "rm", "-f", f"{PREFIX}{len(lab.hosts) + 1:02d}", f"{PREFIX}{len(lab.hosts) + 2:02d}", host],
-        check=False,
-        capture_output=True,
-    )
-    subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts))], check=True, capture_output=True)
+    with lab.extra_hosts(3) as names:
+        yield names[-1]
 
 
 def test_queue_anomalies_hostile_bytes_and_a_locked_file(lab, spare_host):
@@ -276,21 +269,11 @@ def test_syslog_rotated_during_the_scan(lab):
         f'mv /var/log/mail.log /var/log/mail.log.keep; yes "{line}" | head -c 300000000 > /var/log/mail.log',
     )
     try:
-        env = lab.ansible_env()
-        env["ANSIBLE_LOAD_CALLBACK_PLUGINS"] = "1"
-        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
-        args = json.dumps({"areas": ["syslog"], "since_minutes": 60})
-        scan = subprocess.Popen(
-            [str(lab_bin(lab) / "ansible"), "-i", str(lab.inventory), host, "-m", STATUS, "-a", args],
-            cwd=repo_root(),
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        cmd, scan = lab.start_module(host, STATUS, {"areas": ["syslog"], "since_minutes": 60})
         time.sleep(3)  # the scan is reading backwards through the 100 MB file
         lab.exec(host, "sh", "-c", "mv /var/log/mail.log /var/log/mail.log.1 && : > /var/log/mail.log")
         out, _err = scan.communicate(timeout=300)
-        r = json.loads(out)["plays"][0]["tasks"][0]["hosts"][host]
+        r = lab.module_result(host, cmd, out)
         assert not r.get("failed"), r
         assert r["syslog"]["syserr"] > 0  # what was read before the rotation counts; nothing crashed
         json.dumps(r, ensure_ascii=False).encode("utf-8")
@@ -347,18 +330,9 @@ def test_interrupted_restart_then_rerun_loses_nothing(lab, step):
     host = lab.hosts[4]
     lab.fault(host, "backlog", "--count", "20", "--mode", "clone", "--domains", "interrupt.example")
     before = [n for n in queue_names(lab, host) if n.startswith("qf")]
-    cmd = [
-        str(lab_bin(lab) / "ansible-playbook"),
-        "-i",
-        str(lab.inventory),
-        "playbooks/restart.yml",
-        "--limit",
-        host,
-        "-e",
-        "restart_move_queue_aside=true",
-    ]
-    env = lab.ansible_env()
-    proc = subprocess.Popen(cmd, cwd=repo_root(), env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = lab.start_playbook(
+        "playbooks/restart.yml", "--limit", host, "-e", "restart_move_queue_aside=true", start_new_session=True
+    )
     killed = False
     for line in proc.stdout:
         if line.startswith("TASK [") and STEPS[step] in line:
@@ -377,26 +351,11 @@ def test_interrupted_restart_then_rerun_loses_nothing(lab, step):
         assert name in out, f"{name} is neither in the queue nor in a moved-aside directory"
 
 
-def lab_bin(lab):
-    from conftest import VENV_BIN
-
-    return VENV_BIN
-
-
-def repo_root():
-    from conftest import ROOT
-
-    return ROOT
-
-
 # 9. The queue file system full
 def test_queue_file_system_full(lab):
-    host = f"{PREFIX}{len(lab.hosts) + 2:02d}"
     spec = "/var/spool/mqueue:size=4m,mode=2750,uid=100,gid=102"  # smmta:smmsp 2750, as Debian makes it
-    subprocess.run(
-        [*LAB_CMD(lab), "up", "--count", str(len(lab.hosts) + 2), "--tmpfs", spec], check=True, capture_output=True
-    )
-    try:
+    with lab.extra_hosts(2, spec) as names:
+        host = names[-1]
         r = lab.module(host, STATUS, {"areas": ["queue"]})
         assert r["checks"]["queue"]["status"] == "ok", r["checks"]["queue"]
         lab.exec(host, "sh", "-c", "dd if=/dev/zero of=/var/spool/mqueue/filler bs=1k count=3850 2>/dev/null; true")
@@ -405,30 +364,13 @@ def test_queue_file_system_full(lab):
         assert "queue file system full" in r["checks"]["queue"]["reason"]
         assert r["queue"]["mta"]["space"]["free_blocks"] <= 100
         assert r["status"] == "critical"
-    finally:
-        subprocess.run(
-            ["docker", "rm", "-f", f"{PREFIX}{len(lab.hosts) + 1:02d}", host], check=False, capture_output=True
-        )
-        subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts))], check=True, capture_output=True)
 
 
 # 10. A host dropping out in the middle of a restart
 def test_host_dropping_mid_restart_is_reported_unreachable(lab):
-    host = f"{PREFIX}{len(lab.hosts) + 1:02d}"
-    subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts) + 1)], check=True, capture_output=True)
     report_dir = OUTPUT / "matrix-drop"
-    try:
-        cmd = [
-            str(lab_bin(lab) / "ansible-playbook"),
-            "-i",
-            str(lab.inventory),
-            "playbooks/restart.yml",
-            "--limit",
-            host,
-            "-e",
-            f"sendmail_report_dir={report_dir}",
-        ]
-        proc = subprocess.Popen(cmd, cwd=repo_root(), env=lab.ansible_env(), stdout=subprocess.PIPE, text=True)
+    with lab.extra_hosts(1) as (host,):
+        proc = lab.start_playbook("playbooks/restart.yml", "--limit", host, "-e", f"sendmail_report_dir={report_dir}")
         output = []
         killed = False
         for line in proc.stdout:
@@ -442,15 +384,6 @@ def test_host_dropping_mid_restart_is_reported_unreachable(lab):
         assert result["status"] == "unreachable", result
         assert result["reasons"][0].startswith("unreachable during ")
         assert any(o.startswith("preflight: pre-flight passed") for o in result["observations"])
-    finally:
-        subprocess.run(["docker", "rm", "-f", host], check=False, capture_output=True)
-        subprocess.run([*LAB_CMD(lab), "up", "--count", str(len(lab.hosts))], check=True, capture_output=True)
-
-
-def LAB_CMD(lab):
-    from conftest import LAB
-
-    return [*LAB, "--inventory", str(lab.inventory)]
 
 
 # 4. The greeting later than the banner timeout: Debian's greet_pause (1 s for clients other than localhost)

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import LAB, OUTPUT, PREFIX
+from conftest import OUTPUT
 
 
 def listener(lab, host: str) -> int | None:
@@ -176,22 +176,7 @@ def test_gcore_keeps_the_daemon_running_with_the_same_pid(lab, report_dir):
 def test_dump_directory_too_small_fails_cleanly(lab, report_dir):
     """A 2 MiB tmpfs for a ~5 MiB core: refused by the space guard, and, with the guard's margin
     forced down, the dump itself fails on ENOSPC; either way no partial file and the daemon runs."""
-    subprocess.run(
-        [
-            *LAB,
-            "--inventory",
-            str(lab.inventory),
-            "up",
-            "--count",
-            str(len(lab.hosts) + 1),
-            "--tmpfs",
-            "/var/crash/small:size=2m,mode=0755",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    host = f"{PREFIX}{len(lab.hosts) + 1:02d}"
-    try:
+    with lab.extra_hosts(1, "/var/crash/small:size=2m,mode=0755") as (host,):
         before = listener(lab, host)
         for margin, reason in (("1.2", "space: /var/crash/small/sendmail has"), ("0.01", "No space left on device")):
             proc = lab.playbook(
@@ -214,10 +199,6 @@ def test_dump_directory_too_small_fails_cleanly(lab, report_dir):
             state_line = lab.exec(host, "ps", "-o", "stat=", "-p", str(before)).stdout.strip()
             assert state_line.startswith("S"), state_line  # running (sleeping in select), not stopped
         assert banner(lab, host).startswith("220 ")
-    finally:
-        subprocess.run(["docker", "rm", "-f", host], check=False, capture_output=True)
-        # rewrite the inventory without the extra host
-        subprocess.run([*LAB, "--inventory", str(lab.inventory), "up", "--count", str(len(lab.hosts))], check=True)
 
 
 def test_abort_mode_produces_a_core_and_restarts(lab, report_dir):
