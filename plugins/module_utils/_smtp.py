@@ -163,6 +163,13 @@ def probe(
             return _fail(
                 result, "timeout_connect", f"no connection to {host}:{port} within {connect_timeout} s", started
             )
+        except ConnectionResetError:
+            # Something accepted the connection and reset it before connect() returned (a peer that resets right
+            # after its greeting can win that race): a listener is there, so it is the same failure as a reset
+            # one step later, not "refused".
+            return _fail(
+                result, "protocol_error", f"connection to {host}:{port} reset as soon as it was accepted", started
+            )
         except OSError as exc:
             return _fail(result, "refused", f"cannot connect to {host}:{port}: {exc.strerror or exc}", started)
         result.timings["connect"] = _ms(step)

@@ -152,6 +152,17 @@ def test_reset_after_banner(peer_factory):
     assert r.failure == "protocol_error"
 
 
+def test_reset_seen_while_connecting_is_a_protocol_error_not_refused(monkeypatch):
+    # The race seen live: the peer greets and resets before connect() has returned, so create_connection
+    # itself raises ECONNRESET. Something listens there: not "refused".
+    def reset(*_args, **_kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(_smtp.socket, "create_connection", reset)
+    r = _smtp.probe("127.0.0.1", 25)
+    assert (r.success, r.failure) == (False, "protocol_error") and "reset as soon as it was accepted" in r.detail
+
+
 def test_garbage_banner(peer_factory):
     peer = peer_factory(banner=b"\xff\xfeHELLO\r\n")
     r = _smtp.probe("127.0.0.1", peer.port)
