@@ -352,10 +352,38 @@ def run_units(version: str, shim: Path, cache: Path, logs: Path, pytest_args: li
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
-    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
-    summary = lines[-1] if lines else ""
+        lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+        summary = lines[-1] if lines else ""
+        # Every host module and module_util imports, tested or not (import-time failures such as a
+        # module-level `list[int]` alias or `from typing import TypeAlias`).
+        names = [
+            "ansible_collections.opsiface.sendmail." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            for path in host_files(ROOT)
+        ]
+        env["PYTHONPATH"] = f"{shim}{os.pathsep}{ROOT / '.collections'}"
+        imports = [str(venv / "bin" / "python"), "-c", IMPORT_ALL, *names]
+        log.write(f"$ import the {len(names)} host modules\n")
+        log.flush()
+        imported = subprocess.run(imports, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+        if imported.returncode != 0:
+            summary += f"; importing host modules FAILED (see {log_path})"
     version_line = python.parent.parent.name
-    return version, proc.returncode, f"Python {version_line}: {summary} ({time.monotonic() - started:.0f} s wall)"
+    rc = proc.returncode or imported.returncode
+    return version, rc, f"Python {version_line}: {summary} ({time.monotonic() - started:.0f} s wall)"
+
+
+IMPORT_ALL = """
+import importlib, sys, traceback
+failed = 0
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception:
+        failed += 1
+        traceback.print_exc()
+print("imported %d of %d host modules" % (len(sys.argv) - 1 - failed, len(sys.argv) - 1))
+sys.exit(1 if failed else 0)
+"""
 
 
 def units(versions: list[str], jobs: int, pytest_args: list[str]) -> int:
