@@ -3,6 +3,7 @@
 
     lab.py build              build the image (debootstrap + docker import), once
     lab.py up --count N       start hosts mx01..mxNN and write the inventory
+    lab.py up ... --python 3.9    ... whose modules run with the controller's pyenv Python 3.9
     lab.py down               remove the hosts
     lab.py status             list the hosts
     lab.py fault HOST KIND    put a host into a known fault (see `fault --help`)
@@ -203,9 +204,13 @@ def wait_ready(names: list[str], timeout: float = 60.0) -> None:
         raise SystemExit(f"lab: hosts not answering 220 after {timeout:.0f} s: {', '.join(pending)}")
 
 
-def up(count: int, prefix: str, inventory: Path, tmpfs: list[str] | None = None) -> list[str]:
+def up(
+    count: int, prefix: str, inventory: Path, tmpfs: list[str] | None = None, pythons: list[str] | None = None
+) -> list[str]:
     tag = build()
     names = host_names(prefix, count)
+    interpreters = target_pythons(pythons or [])
+    started: dict[str, str] = {}
     for name in names:
         state = container_state(name)
         if state == "running":
@@ -215,7 +220,9 @@ def up(count: int, prefix: str, inventory: Path, tmpfs: list[str] | None = None)
             say(f"{name} exists ({state}); starting it")
             run(["docker", "start", name])
             continue
-        say(f"starting {name} ({name}.lab.test)")
+        python = interpreters[len(started) % len(interpreters)] if interpreters else None
+        started[name] = python or "/usr/bin/python3"
+        say(f"starting {name} ({name}.lab.test)" + (f", modules run with {python}" if python else ""))
         run(
             [
                 "docker",
@@ -244,10 +251,12 @@ def up(count: int, prefix: str, inventory: Path, tmpfs: list[str] | None = None)
                     for arg in ("-v", path)
                 ],
                 *[arg for spec in tmpfs or [] for arg in ("--tmpfs", spec)],
+                *python_run_args(python),
                 tag,
             ]
         )
     wait_ready(names)
+    check_pythons({name: python for name, python in started.items() if python != "/usr/bin/python3"})
     write_inventory(prefix, inventory)
     say(f"{len(names)} host(s) up; inventory: {inventory}")
     return names
@@ -260,8 +269,10 @@ def write_inventory(prefix: str, inventory: Path) -> None:
         "# lab_smtp_port: port 25 of the host, published on the controller's 127.0.0.1.",
         "[sendmail]",
     ]
+    pythons = {c["Names"]: python_of(c) for c in lab_containers(prefix)}
     for name in names:
-        lines.append(f"{name} ansible_host={name} lab_smtp_port={smtp_port(name)}")
+        python = f" ansible_python_interpreter={pythons[name]}" if pythons.get(name) else ""
+        lines.append(f"{name} ansible_host={name} lab_smtp_port={smtp_port(name)}{python}")
     lines += [
         "",
         "[sendmail:vars]",
@@ -288,6 +299,74 @@ def down(prefix: str | None, inventory: Path) -> None:
 def status(prefix: str | None) -> None:
     for c in sorted(lab_containers(prefix), key=lambda c: c["Names"]):
         print(f"{c['Names']:<10} {c['State']:<10} {c['Ports']}")
+
+
+# ------------------------------------------------------------ target Pythons
+# The image's /usr/bin/python3 is Debian 12's 3.11. `up --python 3.9` gives new hosts another target Python
+# for the modules: the controller's pyenv CPython 3.9.x, bind-mounted read-only at the same path (pyenv's
+# builds link only libc, libm and their own libpython), named per host in the inventory as
+# ansible_python_interpreter. The docker connection runs as root; an unprivileged SSH user would also need
+# o+rx on each parent directory of the mount.
+PYTHON_LABEL = f"{LABEL}.python"
+
+
+def pyenv_root() -> Path:
+    if os.environ.get("PYENV_ROOT"):
+        return Path(os.environ["PYENV_ROOT"])
+    proc = (
+        subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False)
+        if shutil.which("pyenv")
+        else None
+    )
+    return Path(proc.stdout.strip()) if proc and proc.returncode == 0 else Path.home() / ".pyenv"
+
+
+def target_pythons(versions: list[str]) -> list[str | None]:
+    """The interpreter paths for `--python` values: X.Y (the newest pyenv X.Y.Z) or `system` (None)."""
+    found: list[str | None] = []
+    for version in versions:
+        if version == "system":
+            found.append(None)
+            continue
+        installs = sorted(
+            (int(d.name.split(".")[2]), d)
+            for d in (pyenv_root() / "versions").glob(f"{version}.*")
+            if d.name.count(".") == 2 and d.name.split(".")[2].isdigit()
+        )
+        if not installs:
+            raise SystemExit(f"lab: no Python {version} under {pyenv_root()}/versions (pyenv install {version})")
+        interpreter = installs[-1][1] / "bin" / f"python{version}"
+        if not os.access(interpreter, os.X_OK):
+            raise SystemExit(f"lab: {interpreter} is not an executable")
+        found.append(str(interpreter))
+    return found
+
+
+def python_run_args(interpreter: str | None) -> list[str]:
+    """docker run arguments for a host whose modules run with *interpreter* (None: the image's python3)."""
+    if interpreter is None:
+        return []
+    install = str(Path(interpreter).parent.parent)
+    return ["-v", f"{install}:{install}:ro", "--label", f"{PYTHON_LABEL}={interpreter}"]
+
+
+def python_of(container: dict) -> str | None:
+    """The interpreter a lab host was started with (its label), from `docker ps --format json`."""
+    for label in (container.get("Labels") or "").split(","):
+        key, _sep, value = label.partition("=")
+        if key == PYTHON_LABEL and value:
+            return value
+    return None
+
+
+def check_pythons(started: dict[str, str]) -> None:
+    """The mounted interpreters run inside their hosts (or `up` fails, naming the host and the error)."""
+    for name, interpreter in started.items():
+        proc = run(["docker", "exec", name, interpreter, "-c", "import sys, zlib; print(sys.version.split()[0])"],
+                   check=False)  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"lab: {interpreter} does not run on {name}: {(proc.stderr or proc.stdout).strip()}")
+        say(f"{name}: modules run with Python {proc.stdout.strip()} ({interpreter})")
 
 
 # --------------------------------------------------------------------- faults
@@ -412,6 +491,14 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument(
         "--tmpfs", action="append", default=[], help="docker --tmpfs PATH[:OPTIONS] for every new host (repeatable)"
     )
+    p_up.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="X.Y|system",
+        help="the target Python of new hosts: pyenv's X.Y mounted read-only, or the image's python3 (system); "
+        "repeated, new hosts take them in turn",
+    )
     sub.add_parser("down", help="remove this prefix's hosts")
     sub.add_parser("down-all", help="remove every lab host, whatever its prefix")
     sub.add_parser("status", help="list hosts")
@@ -449,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "tag":
         print(image_tag())
     elif args.cmd == "up":
-        up(args.count, args.prefix, args.inventory, args.tmpfs)
+        up(args.count, args.prefix, args.inventory, args.tmpfs, args.python)
     elif args.cmd == "down":
         down(args.prefix, args.inventory)
     elif args.cmd == "down-all":

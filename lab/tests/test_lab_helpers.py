@@ -51,3 +51,31 @@ def test_debian_mirror_reads_deb822(tmp_path, monkeypatch, content, expected):
     monkeypatch.delenv("LAB_DEBIAN_MIRROR", raising=False)
     monkeypatch.setattr(lab, "Path", fake_path)
     assert lab.debian_mirror() == expected
+
+
+def test_target_python_is_the_newest_pyenv_patch_mounted_read_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    for name in ("3.9.2", "3.9.18", "3.9.18-dev", "3.10.13"):
+        (tmp_path / "versions" / name / "bin").mkdir(parents=True)
+        exe = tmp_path / "versions" / name / "bin" / f"python{name.rsplit('.', 1)[0]}"
+        exe.write_text("")
+        exe.chmod(0o755)
+    found = lab.target_pythons(["3.9", "system"])
+    assert found == [str(tmp_path / "versions" / "3.9.18" / "bin" / "python3.9"), None]
+    install = str(tmp_path / "versions" / "3.9.18")
+    assert lab.python_run_args(found[0]) == [
+        "-v",
+        f"{install}:{install}:ro",
+        "--label",
+        f"opsiface.lab.python={found[0]}",
+    ]
+    assert lab.python_run_args(None) == []
+    with pytest.raises(SystemExit, match=r"no Python 3\.8 under"):
+        lab.target_pythons(["3.8"])
+
+
+def test_python_of_reads_the_label_from_docker_ps():
+    labels = "opsiface.lab=,opsiface.lab.prefix=it,opsiface.lab.python=/root/.pyenv/versions/3.8.18/bin/python3.8"
+    assert lab.python_of({"Labels": labels}) == "/root/.pyenv/versions/3.8.18/bin/python3.8"
+    assert lab.python_of({"Labels": "opsiface.lab=,opsiface.lab.prefix=it"}) is None
+    assert lab.python_of({}) is None

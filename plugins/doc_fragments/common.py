@@ -29,5 +29,6 @@ options:
     type: float
     default: 30
 notes:
-  - The targets need Python 3.8 or newer.
+  - The targets need Python 3.8 or newer (tested on 3.8 to 3.13). RHEL 8's platform-python (3.6) is too old; use a
+    python3.x from AppStream as C(ansible_python_interpreter).
 """

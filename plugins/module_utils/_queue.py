@@ -469,7 +469,7 @@ class _Scan:
         self.control_ids = _IdSet(compact=not keep)
         self.data_ids = array("q")
         self.old = old or _Columns()
-        self.old_index = dict(zip(self.old.key, range(len(self.old.key)), strict=True))
+        self.old_index = dict(zip(self.old.key, range(len(self.old.key))))
         self.old_df = old_df or {}
         self.keep = keep
         self.kept = array("l")  # rows of the old columns still in the queue
@@ -524,9 +524,9 @@ class _Scan:
         # qf: identities, then rows of the old columns where (name, inode) is unchanged
         self.control_ids.update(map(hash, map(_ID_OF, q_names)))
         crcs = map(zlib.crc32, map(str.encode, q_names))  # names are ASCII: validated above
-        keys = [((inode & 0x7FFFFFFF) << 32) | crc for inode, crc in zip(q_inodes, crcs, strict=True)]
+        keys = [((inode & 0x7FFFFFFF) << 32) | crc for inode, crc in zip(q_inodes, crcs)]
         rows = list(map(self.old_index.get, keys))
-        for name, key, row in zip(q_names, keys, rows, strict=True):
+        for name, key, row in zip(q_names, keys, rows):
             if row is None:
                 if not _VALID_NAME(name):
                     continue
@@ -545,8 +545,8 @@ class _Scan:
             self.drop_columns()
         # df: written once and never changed, so the name alone identifies the size
         sizes = list(map(self.old_df.get, d_names))
-        if None in sizes and not all(map(_VALID_NAME, (n for n, z in zip(d_names, sizes, strict=True) if z is None))):
-            kept = [(n, z) for n, z in zip(d_names, sizes, strict=True) if z is not None or _VALID_NAME(n)]
+        if None in sizes and not all(map(_VALID_NAME, (n for n, z in zip(d_names, sizes) if z is None))):
+            kept = [(n, z) for n, z in zip(d_names, sizes) if z is not None or _VALID_NAME(n)]
             d_names, sizes = [n for n, _size in kept], [z for _name, z in kept]
         self.data_ids.extend(map(hash, map(_ID_OF, d_names)))
         for i, size in enumerate(sizes):
@@ -563,7 +563,7 @@ class _Scan:
                     self.anomaly("not_regular", path, "symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file")
         self.df_total += sum(sizes)
         if self.df is not None:
-            self.df.update(zip(d_names, sizes, strict=True))
+            self.df.update(zip(d_names, sizes))
 
     def drop_columns(self) -> None:
         """Too many messages to cache: fold what was kept into running totals and go on in flat memory."""
@@ -680,7 +680,7 @@ def load_cache(path: str, queue_dirs: list[str]) -> tuple[_Columns | None, dict]
         df_names = data["df_name"].split("\n") if data["df_name"] else []
         if len(df_sizes) != len(df_names):
             raise ValueError("cache df columns differ in length")
-        return _Columns.load(data["qf"]), dict(zip(df_names, df_sizes, strict=True))
+        return _Columns.load(data["qf"]), dict(zip(df_names, df_sizes))
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         return None, {}
     finally:

@@ -84,7 +84,7 @@ class _Conn:
                 self.sock.settimeout(remaining)
                 try:
                     chunk = self.sock.recv(4096)
-                except TimeoutError as exc:  # an alias of TimeoutError only from Python 3.10
+                except socket.timeout as exc:  # an alias of TimeoutError only from Python 3.10
                     raise TimeoutError("reply timed out") from exc
                 if not chunk:
                     raise ConnectionError("connection closed by server")
@@ -99,8 +99,14 @@ class _Conn:
                 return parse_reply(lines)
 
     def send(self, command: str, timeout: float) -> None:
+        self.write(command.encode("ascii", "strict") + b"\r\n", timeout)
+
+    def write(self, data: bytes, timeout: float) -> None:
         self.sock.settimeout(timeout)
-        self.sock.sendall(command.encode("ascii", "strict") + b"\r\n")
+        try:
+            self.sock.sendall(data)
+        except socket.timeout as exc:  # not a TimeoutError before Python 3.10
+            raise TimeoutError("sending timed out") from exc
 
 
 @dataclass
@@ -159,7 +165,7 @@ def probe(
             sock = socket.create_connection((host, port), timeout=connect_timeout)
         except ConnectionRefusedError:
             return _fail(result, "refused", f"connection to {host}:{port} refused", started)
-        except TimeoutError:
+        except socket.timeout:  # TimeoutError from Python 3.10, a plain OSError before
             return _fail(
                 result, "timeout_connect", f"no connection to {host}:{port} within {connect_timeout} s", started
             )
@@ -323,8 +329,7 @@ def _send(conn: _Conn, send: dict, result: ProbeResult, timeout: float) -> bool:
         f"From: <{mail_from}>\r\nTo: <{rcpt_to}>\r\nSubject: {subject} {token}\r\n"
         f"X-Opsiface-Token: {token}\r\n\r\nopsiface.sendmail delivery check.\r\ntoken: {token}\r\n.\r\n"
     )
-    conn.sock.settimeout(timeout)
-    conn.sock.sendall(body.encode("ascii"))
+    conn.write(body.encode("ascii"), timeout)
     reply = conn.read_reply(timeout)
     result.send_code = reply.code
     result.timings["send"] = _ms(step)

@@ -241,8 +241,20 @@ platform:
   returned: always
   type: str
   sample: Debian
+python:
+  description:
+    - The managed host's Python that ran this module (C(ansible_python_interpreter) or the one Ansible discovered),
+      as it reports itself. The modules run on Python 3.8 and newer.
+  returned: always
+  type: dict
+  contains:
+    version: {description: "As the function C(platform.python_version) gives it.", type: str}
+    executable: {description: "C(sys.executable).", type: str}
+  sample: {version: 3.9.18, executable: /usr/bin/python3}
 """
 
+import platform
+import sys
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -295,6 +307,7 @@ def main() -> None:
     paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
     areas = p["areas"]
     result: dict = {"changed": False, "platform": layout.family, "checks": {}}
+    result["python"] = {"version": platform.python_version(), "executable": sys.executable}
 
     if "process" in areas:
         daemon = _collect.collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)

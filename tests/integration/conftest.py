@@ -104,13 +104,19 @@ class Lab:
         return cmd, subprocess.Popen(cmd, cwd=ROOT, env=self.module_env(), stdout=subprocess.PIPE, text=True)
 
     @contextlib.contextmanager
-    def extra_hosts(self, count: int, *tmpfs: str) -> Iterator[list[str]]:
-        """`count` hosts beyond the fleet (tmpfs specs as `lab.py up --tmpfs`), removed afterwards and the
-        inventory rewritten for the fleet alone."""
+    def extra_hosts(self, count: int, *tmpfs: str, pythons: tuple[str, ...] = ()) -> Iterator[list[str]]:
+        """`count` hosts beyond the fleet (tmpfs specs as `lab.py up --tmpfs`, target Pythons in turn as
+        `lab.py up --python`), removed afterwards and the inventory rewritten for the fleet alone."""
         total = len(self.hosts) + count
         names = [f"{PREFIX}{i:02d}" for i in range(len(self.hosts) + 1, total + 1)]
         try:
-            self.lab("up", "--count", str(total), *[arg for spec in tmpfs for arg in ("--tmpfs", spec)])
+            self.lab(
+                "up",
+                "--count",
+                str(total),
+                *[arg for spec in tmpfs for arg in ("--tmpfs", spec)],
+                *[arg for version in pythons for arg in ("--python", version)],
+            )
             yield names
         finally:
             subprocess.run(["docker", "rm", "-f", *names], check=False, capture_output=True)

@@ -163,6 +163,46 @@ def test_reset_seen_while_connecting_is_a_protocol_error_not_refused(monkeypatch
     assert (r.success, r.failure) == (False, "protocol_error") and "reset as soon as it was accepted" in r.detail
 
 
+class _StalledSocket:
+    """A connected socket as the standard library gives it: its timeouts raise socket.timeout, which is
+    TimeoutError only from Python 3.10 (a plain OSError on the 3.8 and 3.9 of RHEL 9 and older hosts)."""
+
+    def __init__(self, stall_on):
+        self.stall_on, self.replies = stall_on, [DEBIAN12_BANNER]
+
+    def settimeout(self, _timeout):
+        pass
+
+    def recv(self, _size):
+        if self.stall_on == "recv" and not self.replies:
+            raise socket.timeout("timed out")
+        return self.replies.pop(0) if self.replies else b""
+
+    def sendall(self, _data):
+        if self.stall_on == "sendall":
+            raise socket.timeout("timed out")
+
+    def close(self):
+        pass
+
+
+def test_connect_timeout_is_timeout_connect_on_every_python(monkeypatch):
+    def stall(*_args, **_kwargs):
+        raise socket.timeout("timed out")
+
+    monkeypatch.setattr(_smtp.socket, "create_connection", stall)
+    r = _smtp.probe("127.0.0.1", 25, connect_timeout=0.1)
+    assert (r.success, r.failure) == (False, "timeout_connect")
+
+
+@pytest.mark.parametrize("stall_on", ["recv", "sendall"])
+def test_command_timeout_is_timeout_command_on_every_python(monkeypatch, stall_on):
+    # recv: EHLO gets no reply in time; sendall: the peer stopped reading (full window).
+    monkeypatch.setattr(_smtp.socket, "create_connection", lambda *_a, **_k: _StalledSocket(stall_on))
+    r = _smtp.probe("127.0.0.1", 25)
+    assert (r.success, r.failure) == (False, "timeout_command")
+
+
 def test_garbage_banner(peer_factory):
     peer = peer_factory(banner=b"\xff\xfeHELLO\r\n")
     r = _smtp.probe("127.0.0.1", peer.port)

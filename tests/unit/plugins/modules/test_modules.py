@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import platform
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,8 @@ def test_status_syslog_area_over_rhel_capture(tmp_path, capsys):
     )
     assert out["changed"] is False and out["syslog"]["syserr"] == 1
     assert out["checks"]["syslog"]["status"] == "warning"
+    # the interpreter that ran the module, as it reports itself (the target-Python matrix runs this on each)
+    assert out["python"] == {"version": platform.python_version(), "executable": sys.executable}
 
 
 @pytest.mark.parametrize(
