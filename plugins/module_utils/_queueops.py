@@ -22,7 +22,7 @@ import stat
 import time
 
 from . import _crash, _process
-from ._queue import QueueError, _leaf_dirs, split_name
+from ._queue import QueueError, _leaf_dirs, parse_qf, read_regular, split_name
 from ._runner import Runner
 from ._text import clean
 
@@ -579,3 +579,41 @@ def describe_move(moved: dict, check_mode: bool) -> tuple[list[str], list[str]]:
             + ", ".join(f"pid {p['pid']} ({p['title']})" for p in moved["processes"][:10])
         )
     return actions, warnings
+
+
+def find_message(queue_dirs: list[str], queue_id: str, proc_root: str = "/proc") -> dict:
+    """Where one message is in the queue and what state it is in, without taking its lock (a peek must
+    not make a runner skip it): "being_delivered" (a process holds its lock, named in "held_by"),
+    "quarantined", "deferred" (tried, with the "reason" of the last attempt), "queued" (not tried yet)
+    or "absent"."""
+    for qdir in queue_dirs:
+        for directory in _leaf_dirs(qdir):
+            for kind in CONTROL_KINDS:
+                path = os.path.join(directory, kind + queue_id)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                data, _size, problem = read_regular(path)
+                qf = parse_qf(data or b"", queue_id, kind)
+                pids = lock_holders(proc_root).get((st.st_dev, st.st_ino), [])
+                held_by = [
+                    {"pid": pid, "title": clean(_process.read_proc_comm_args(proc_root, pid) or "?", 200)}
+                    for pid in pids
+                ]
+                if held_by:
+                    state = "being_delivered"
+                elif kind == "hf" or qf.quarantine:
+                    state = "quarantined"
+                elif qf.attempts or qf.reason:
+                    state = "deferred"
+                else:
+                    state = "queued"
+                return {
+                    "state": state,
+                    "path": clean(path),
+                    "reason": qf.reason or qf.quarantine or problem,
+                    "attempts": qf.attempts,
+                    "held_by": held_by,
+                }
+    return {"state": "absent"}
