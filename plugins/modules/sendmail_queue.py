@@ -20,7 +20,7 @@ description:
     to a dated root-only trash directory unless O(purge=true).
   - V(move_aside) is the runbook's "moved out of the way while sendmail is stopped". It refuses while a daemon
     runs, and takes every queue directory of the queue out of service (all of C(QueueDirectory=.../q*) and the queue
-    groups' directories): each one's messages move into C(<dir>.aside-<time>) beside it, or C(<dir>/.aside-<time>)
+    groups' directories). Each one's messages move into C(<dir>.aside-<time>) beside it, or C(<dir>/.aside-<time>)
     inside it when it is a mount point or when sendmail would serve the name beside it, with the queue directory's
     owner, group, mode and C(qf/df/xf) subdirectories, so C(sendmail -oQ<aside dir> -q) can run them later.
   - V(move_aside) moves each message under sendmail's own lock on its control file. A message another process holds
@@ -140,7 +140,7 @@ options:
     description:
       - For V(account), when the queue was moved aside (RV(moved) C(started_at)); default O(since). A message moved
         aside that the mail log shows as sent from then on, or that is also still queued, was taken from a process
-        still working on it (running the aside directory would deliver it twice): the module fails and names it.
+        still working on it (running the aside directory would deliver it twice). The module fails and names it.
     type: float
   log_paths:
     description: For V(account), the mail logs to read, first existing one wins. Default by platform family.

@@ -21,7 +21,7 @@ description:
     replaced crash-safely (the old or the new mailbox, never a truncated one).
   - The same check removes test messages of earlier checks that arrived after those checks gave up, found by their
     token header, never anything else. A test message accepted by the MTA but not in the mailbox in time is looked
-    up in the queue and reported as V(delivery_late) (still queued: deferred, being delivered) or V(not_delivered)
+    up in the queue and reported as V(delivery_late) (still queued, deferred or being delivered) or V(not_delivered)
     (in neither place).
   - Runs on the target, or on the controller with C(delegate_to) to probe a host from outside.
   - Refuses CR, LF, NUL, C(<) and C(>) in any envelope or EHLO value, and never sends to a recipient outside the probed
