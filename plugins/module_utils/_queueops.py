@@ -146,6 +146,21 @@ def _copy_to_trash(paths: list[str], target: str) -> None:
         raise
 
 
+def _queue_files(directories: list[str], wanted: set[str] | None = None) -> dict[str, list[tuple[str, str]]]:
+    """{queue ID: [(kind, path), ...]} of the queue files in *directories* (only *wanted* IDs, when given)."""
+    files: dict[str, list[tuple[str, str]]] = {}
+    for directory in directories:
+        try:
+            names = os.listdir(directory)
+        except OSError as exc:
+            raise QueueError(f"{clean(directory)}: {exc.strerror}") from exc
+        for name in names:
+            parts = split_name(name)
+            if parts and (wanted is None or parts[1] in wanted):
+                files.setdefault(parts[1], []).append((parts[0], os.path.join(directory, name)))
+    return files
+
+
 def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, check_mode: bool) -> dict:
     """Delete (move to *trash_dir*, or unlink when None) messages that are not locked by sendmail."""
     wanted = set(queue_ids)
@@ -153,17 +168,7 @@ def delete(queue_dirs: list[str], queue_ids: list[str], trash_dir: str | None, c
     locked: list[str] = []
     missing = set(wanted)
     errors: list[str] = []
-    files: dict[str, list[tuple[str, str]]] = {}
-    for qdir in queue_dirs:
-        for directory in _leaf_dirs(qdir):
-            try:
-                names = os.listdir(directory)
-            except OSError as exc:
-                raise QueueError(f"{directory}: {exc.strerror}") from exc
-            for name in names:
-                parts = split_name(name)
-                if parts and parts[1] in wanted:
-                    files.setdefault(parts[1], []).append((parts[0], os.path.join(directory, name)))
+    files = _queue_files([d for qdir in queue_dirs for d in _leaf_dirs(qdir)], wanted)
     target = None
     if trash_dir and not check_mode and files:
         target = os.path.join(trash_dir, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
@@ -404,42 +409,27 @@ def _plan_directory(queue_dir: str, stamp: str, patterns: list[str]) -> dict:
     }
 
 
-def _list_messages(plan: dict) -> dict[str, dict[str, list[str]]]:
-    """{queue ID: {kind: [subdirectory ('' for the queue directory itself), ...]}}."""
-    files: dict[str, dict[str, list[str]]] = {}
-    for sub in [""] + plan["subdirectories"]:
-        directory = os.path.join(plan["queue_dir"], sub) if sub else plan["queue_dir"]
-        try:
-            names = os.listdir(directory)
-        except OSError as exc:
-            raise QueueError(f"{clean(directory)}: {exc.strerror}") from exc
-        for name in names:
-            parts = split_name(name)
-            if parts:
-                files.setdefault(parts[1], {}).setdefault(parts[0], []).append(sub)
-    return files
-
-
 def _move_directory(plan: dict, check_mode: bool) -> None:
     qdir, target = plan["queue_dir"], plan["moved_to"]
-    for qid, kinds in sorted(_list_messages(plan).items()):
+    leaves = [qdir] + [os.path.join(qdir, sub) for sub in plan["subdirectories"]]
+    for qid, entries in sorted(_queue_files(leaves).items()):
+        kinds: dict[str, str] = dict(entries)
         steps = move_steps(list(kinds))
         if isinstance(steps, str):
             if any(k in kinds for k in CONTROL_KINDS):
                 plan["left"].append({"queue_id": qid, "why": steps})
             else:
-                plan["orphan_files"] += sum(len(v) for v in kinds.values())
+                plan["orphan_files"] += len(entries)
             continue
-        doubled = [k for k, subs in kinds.items() if len(subs) > 1]
-        if doubled:
-            plan["left"].append({"queue_id": qid, "why": f"more than one {', '.join(doubled)} file"})
+        if len(kinds) < len(entries):
+            plan["left"].append({"queue_id": qid, "why": "more than one file of a kind"})
             continue
 
-        def src(kind: str, qid: str = qid, kinds: dict = kinds) -> str:
-            return os.path.join(qdir, kinds[kind][0], kind + qid)
+        def src(kind: str, kinds: dict = kinds) -> str:
+            return kinds[kind]
 
-        def dst(kind: str, qid: str = qid, kinds: dict = kinds) -> str:
-            return os.path.join(target, kinds[kind][0], kind + qid)
+        def dst(kind: str, kinds: dict = kinds) -> str:
+            return os.path.join(target, os.path.relpath(kinds[kind], qdir))
 
         control = steps[1][1]
         try:
@@ -538,11 +528,16 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def describe_move(moved: dict, check_mode: bool) -> tuple[list[str], list[str]]:
-    """The report's actions and the warnings for a :func:`move_aside` result."""
+def describe_move(moved: dict, check_mode: bool) -> tuple[list[str], list[str], str]:
+    """The report's actions, the warnings and a one-line observation for a :func:`move_aside` result."""
     actions: list[str] = []
     warnings: list[str] = []
     verb = "would move" if check_mode else "moved"
+    observation = (
+        f"{len(moved['directories'])} queue director{'y' if len(moved['directories']) == 1 else 'ies'}: "
+        f"{moved['messages_moved']} message(s) {verb} aside, {moved['messages_locked']} left in the queue because "
+        f"a process holds them locked, {moved['messages_left']} left otherwise"
+    )
     for d in moved["directories"]:
         qdir = clean(d["queue_dir"])
         if d["moved"]:
@@ -578,7 +573,7 @@ def describe_move(moved: dict, check_mode: bool) -> tuple[list[str], list[str]]:
             "sendmail processes still work in the queue directory: "
             + ", ".join(f"pid {p['pid']} ({p['title']})" for p in moved["processes"][:10])
         )
-    return actions, warnings
+    return actions, warnings, observation
 
 
 def find_message(queue_dirs: list[str], queue_id: str, proc_root: str = "/proc") -> dict:

@@ -440,7 +440,7 @@ def main() -> None:
             )
         except (_queue.QueueError, OSError) as exc:
             module.fail_json(msg=str(exc), daemon_state=daemon["state"])
-        actions, warnings = _queueops.describe_move(moved, module.check_mode)
+        actions, warnings, observation = _queueops.describe_move(moved, module.check_mode)
         for warning in warnings:
             module.warn(warning)
         errors = [f"{d['queue_dir']}: {e}" for d in moved["directories"] for e in d["errors"]]
@@ -448,7 +448,7 @@ def main() -> None:
             module.fail_json(
                 msg="some messages could not be moved: " + "; ".join(errors[:20]), moved=moved, actions=actions
             )
-        module.exit_json(changed=moved["messages_moved"] > 0, moved=moved, actions=actions)
+        module.exit_json(changed=moved["messages_moved"] > 0, moved=moved, actions=actions, observations=[observation])
 
     messages: list[dict] = []
     selected = 0

@@ -235,7 +235,11 @@ def test_a_message_locked_by_another_process_stays_and_is_named(spool, tmp_path)
     # the locked messages are still whole in the live queue
     assert {"qf6B1FaaaA000001", "df6B1FaaaA000001"} <= set(os.listdir(q1))
     assert {"qf6B1FbbbB000003", "df6B1FbbbB000003"} <= set(os.listdir(spool / "q2"))
-    actions, warnings = _queueops.describe_move(result, check_mode=False)
+    actions, warnings, observation = _queueops.describe_move(result, check_mode=False)
+    assert observation == (
+        "2 queue directories: 1 message(s) moved aside, 2 left in the queue because a process holds them locked, "
+        "0 left otherwise"
+    )
     assert any("pid 4242 (sendmail: MTA: ./6B1FaaaA000001" in w for w in warnings)
     assert any(a.startswith("moved 1 message(s) from ") for a in actions)
 
