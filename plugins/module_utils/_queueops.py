@@ -297,22 +297,24 @@ def lock_holders(proc_root: str = "/proc") -> dict[tuple[int, int], list[int]]:
 
 
 def queue_processes(directories: list[str], proc_root: str = "/proc") -> list[dict] | None:
-    """The sendmail processes (but this one) working in one of *directories*: sendmail changes into its
-    queue directory, so a queue runner, a delivery or an SMTP session has it as its working directory.
-    None where there is no /proc to read."""
+    """The sendmail processes (but this one and a listener) working in one of *directories*: sendmail
+    changes into its queue directory, so a queue runner, a delivery or an SMTP session has it as its
+    working directory; a queue runner also names it in its title (``running queue: <dir>``). None where
+    there is no /proc to read."""
     if not os.path.isdir(os.path.join(proc_root, "self")):
         return None
     wanted = {os.path.realpath(d) for d in directories}
     found = []
     for proc in _process.read_linux_processes(proc_root):
-        if proc.pid == os.getpid() or proc.state == "Z":
+        if proc.pid == os.getpid() or proc.state == "Z" or _process.role_of(proc) == "listener":
             continue
         try:
             cwd = os.readlink(os.path.join(proc_root, str(proc.pid), "cwd"))
         except OSError:
-            continue
-        if cwd in wanted:
-            found.append({"pid": proc.pid, "title": clean(proc.args, 200), "directory": clean(cwd)})
+            cwd = ""
+        titled = proc.args.partition("running queue: ")[2].split(" ")[0].rstrip("/")
+        if cwd in wanted or (titled and titled in wanted):
+            found.append({"pid": proc.pid, "title": clean(proc.args, 200), "directory": clean(cwd or titled)})
     return found
 
 

@@ -270,3 +270,30 @@ def test_parse_proc_locks(fixture_bytes, fixture, expected):
 def test_parse_proc_locks_survives_garbage():
     text = "1: FLOCK ADVISORY WRITE x fe:00:1\n2: POSIX ADVISORY WRITE 7 zz:00:1 0 EOF\n3: FLOCK A W 9 ffffffffffffffffff:0:1\n"
     assert _queueops.parse_proc_locks(text) == {}
+
+
+def test_queue_processes_finds_runners_by_working_directory_and_title(tmp_path):
+    """Titles as the lab's sendmail shows them; the listener is the daemon check's business, not this one's."""
+    qdir = tmp_path / "mqueue"
+    qdir.mkdir()
+    root = tmp_path / "proc"
+    (root / "self").mkdir(parents=True)
+    procs = {
+        "101": ("sendmail: MTA: ./6B1FcVYs000398 [127.0.0.2]: client DATA status", str(qdir)),
+        "102": ("sendmail: MTA: accepting connections", str(qdir)),
+        "103": (f"sendmail: running queue: {qdir}", "/"),
+        "104": ("sendmail: MTA: ./6B1FxxxX000001 from queue", str(tmp_path)),
+        "105": ("/usr/sbin/rsyslogd", str(qdir)),
+    }
+    for pid, (title, cwd) in procs.items():
+        (root / pid).mkdir()
+        comm = "rsyslogd" if "rsyslogd" in title else "sendmail"
+        (root / pid / "stat").write_text(f"{pid} ({comm}) S 1 {pid} {pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n")
+        (root / pid / "cmdline").write_bytes(title.encode() + b"\0")
+        os.symlink(cwd, root / pid / "cwd")
+    found = _queueops.queue_processes([str(qdir)], str(root))
+    assert [(p["pid"], p["title"]) for p in sorted(found, key=lambda p: p["pid"])] == [
+        (101, procs["101"][0]),
+        (103, procs["103"][0]),
+    ]
+    assert _queueops.queue_processes([str(qdir)], str(tmp_path / "no-proc")) is None
