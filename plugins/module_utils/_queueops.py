@@ -426,28 +426,22 @@ def _move_directory(plan: dict, check_mode: bool) -> None:
         if len(kinds) < len(entries):
             plan["left"].append({"queue_id": qid, "why": "more than one file of a kind"})
             continue
-
-        def src(kind: str, kinds: dict = kinds) -> str:
-            return kinds[kind]
-
-        def dst(kind: str, kinds: dict = kinds) -> str:
-            return os.path.join(target, os.path.relpath(kinds[kind], qdir))
-
+        paths = {kind: (path, os.path.join(target, os.path.relpath(path, qdir))) for kind, path in kinds.items()}
         control = steps[1][1]
         try:
-            fd = os.open(src(control), os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(paths[control][0], os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as exc:
             plan["left"].append({"queue_id": qid, "why": f"cannot open {control}{qid}: {exc.strerror}"})
             continue
         try:
             fst = os.fstat(fd)
-            if not stat.S_ISREG(fst.st_mode) or not stat.S_ISREG(os.lstat(src("df")).st_mode):
+            if not stat.S_ISREG(fst.st_mode) or not stat.S_ISREG(os.lstat(paths["df"][0]).st_mode):
                 plan["left"].append({"queue_id": qid, "why": "a file of it is not a regular file"})
                 continue
             if not _lock(fd):
                 plan["locked"].append({"queue_id": qid, "_key": (fst.st_dev, fst.st_ino)})
                 continue
-            now_st = os.lstat(src(control))
+            now_st = os.lstat(paths[control][0])
             if (now_st.st_dev, now_st.st_ino) != (fst.st_dev, fst.st_ino):
                 plan["locked"].append({"queue_id": qid, "why": "rewritten by sendmail while it was being locked"})
                 continue
@@ -456,7 +450,7 @@ def _move_directory(plan: dict, check_mode: bool) -> None:
                 continue
             if not plan["created"]:
                 _make_target(plan)
-            problem = _run_steps(steps, src, dst)
+            problem = _run_steps(steps, paths)
             if problem is None:
                 plan["moved"].append(qid)
             elif problem.startswith("moved"):
@@ -474,29 +468,30 @@ def _move_directory(plan: dict, check_mode: bool) -> None:
                 _fsync_dir(directory)
 
 
-def _run_steps(steps: list[tuple[str, str]], src, dst) -> str | None:
-    """Do the steps of :func:`move_steps`; None when all were done, else what happened."""
+def _run_steps(steps: list[tuple[str, str]], paths: dict[str, tuple[str, str]]) -> str | None:
+    """Do the steps of :func:`move_steps` (*paths*: kind to (source, target)); None when all were done, else
+    what happened."""
     kind = steps[0][1]
     try:
-        os.link(src(kind), dst(kind), follow_symlinks=False)
+        os.link(*paths[kind], follow_symlinks=False)
     except OSError as exc:
         return f"cannot link {kind} into the aside directory: {exc.strerror}; left in the queue"
     control = steps[1][1]
     try:
-        os.rename(src(control), dst(control))
+        os.rename(*paths[control])
     except OSError as exc:
         try:
-            os.unlink(dst(kind))
+            os.unlink(paths[kind][1])
         except OSError:
             pass
         return f"cannot move {control}: {exc.strerror}; left in the queue"
     try:
-        os.unlink(src(kind))
+        os.unlink(paths[kind][0])
     except OSError as exc:
         return f"moved, but the data file's old name stays in the queue (an orphan df): {exc.strerror}"
     for _action, kind in steps[3:]:
         try:
-            os.rename(src(kind), dst(kind))
+            os.rename(*paths[kind])
         except OSError as exc:
             return f"moved, but its {kind} file stays in the queue: {exc.strerror}"
     return None

@@ -252,7 +252,11 @@ def test_locked_mailbox_is_left_alone(tmp_path):
     assert not (tmp_path / "root.lock").exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"0\n", f"opsiface-sendmail {os.getpid()}\n".encode()])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"0\n", f"opsiface-sendmail {os.getpid()}\n".encode()],
+    ids=["empty", "a-zero", "our-own-live-pid"],  # fixed ids: xdist workers must collect the same tests
+)
 def test_dotlock_held_by_another_program_is_waited_for(tmp_path, content):
     box = tmp_path / "root"
     box.write_bytes(OURS)
