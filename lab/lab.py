@@ -385,6 +385,7 @@ def listener_pid(host: str) -> int | None:
 
 
 BACKLOG_SCRIPT = Path(__file__).resolve().parent / "backlog.py"
+SMARTHOST_SCRIPT = Path(__file__).resolve().parent / "smarthost.py"
 
 
 def fault(host: str, kind: str, args: argparse.Namespace) -> None:
@@ -421,6 +422,29 @@ def fault(host: str, kind: str, args: argparse.Namespace) -> None:
         ]
         proc = dexec(host, *argv, stdin=BACKLOG_SCRIPT.read_text())
         say(f"{host}: {proc.stdout.strip()}")
+    elif kind == "slow-smarthost":
+        # slow.example resolves from /etc/hosts (the lab's resolver answers nothing), so mail to it is relayed
+        dexec(
+            host,
+            "sh",
+            "-c",
+            "pkill -f '^python3 /usr/local/lib/lab-smarthost.py'; rm -rf /var/lib/lab-smarthost",
+            check=False,
+        )
+        dexec(host, "sh", "-c", "grep -q ' slow.example$' /etc/hosts || echo '192.0.2.10 slow.example' >> /etc/hosts")
+        dexec(host, "sh", "-c", "cat > /usr/local/lib/lab-smarthost.py", stdin=SMARTHOST_SCRIPT.read_text())
+        run(["docker", "exec", "-d", host, "python3", "/usr/local/lib/lab-smarthost.py", "--delay", str(args.delay)])
+        ready = "import socket; socket.create_connection(('127.0.0.2', 2526), timeout=1).close()"
+        for _attempt in range(50):
+            if dexec(host, "python3", "-c", ready, check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise SystemExit(f"lab: the slow smart host on {host} did not start")
+        say(
+            f"{host}: a smart host on 127.0.0.2:2526 accepts mail for slow.example after {args.delay} s per message; "
+            "deliveries are listed in /var/lib/lab-smarthost/deliveries"
+        )
     elif kind == "syslog-missing":
         dexec(host, "sh", "-c", "pkill -x rsyslogd; rm -f /var/log/mail.log /var/log/mail.* /var/log/syslog*")
         say(f"{host}: rsyslogd stopped; /var/log/mail.log and /var/log/syslog removed")
@@ -464,6 +488,7 @@ if [ -f /usr/libexec/sendmail/sendmail-mta-dumpable ]; then
 fi
 [ -f /etc/mail/sendmail.cf.lab-good ] && mv -f /etc/mail/sendmail.cf.lab-good /etc/mail/sendmail.cf
 pkill -CONT -f 'sendmail: ' 2>/dev/null
+pkill -f '^python3 /usr/local/lib/lab-smarthost.py' 2>/dev/null
 pgrep -x rsyslogd >/dev/null || { rm -f /run/rsyslogd.pid; /usr/sbin/rsyslogd; }
 /etc/init.d/sendmail stop >/dev/null 2>&1
 pkill -KILL -f '^sendmail: ' 2>/dev/null
@@ -512,14 +537,29 @@ def main(argv: list[str] | None = None) -> int:
             "backlog: N messages for remote domains, deferred by the refusing smart host, aged. "
             "syslog-missing: stop rsyslogd and remove mail.log and syslog. broken-cf: append a garbage line to "
             "sendmail.cf. dumpable: run the MTA from a copy of sendmail without the set-gid bit, so that SIGABRT "
-            "leaves a core. heal: undo all of these (the backlog stays)."
+            "leaves a core. slow-smarthost: a smart host on 127.0.0.2:2526 that accepts mail for slow.example after "
+            "--delay seconds per message (and while /var/lib/lab-smarthost/hold exists) and lists each delivery "
+            "in /var/lib/lab-smarthost/deliveries. "
+            "heal: undo all of these (the backlog stays)."
         ),
     )
     p_fault.add_argument("host")
     p_fault.add_argument(
         "kind",
-        choices=["kill", "service-stop", "stop", "cont", "backlog", "syslog-missing", "broken-cf", "dumpable", "heal"],
+        choices=[
+            "kill",
+            "service-stop",
+            "stop",
+            "cont",
+            "backlog",
+            "slow-smarthost",
+            "syslog-missing",
+            "broken-cf",
+            "dumpable",
+            "heal",
+        ],
     )
+    p_fault.add_argument("--delay", type=float, default=20.0, help="slow-smarthost: seconds per message")
     p_fault.add_argument("--count", type=int, default=20, help="backlog: messages")
     p_fault.add_argument("--age-hours", type=float, default=0.0, help="backlog: age of the messages")
     p_fault.add_argument("--domains", default="remote.example", help="backlog: comma-separated recipient domains")

@@ -145,14 +145,22 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
     if delivery is not None:
         mailbox = delivery.get("mailbox") or {}
         ok = bool(delivery.get("success")) and bool(mailbox.get("removed"))
-        checks["delivery"] = {
-            "status": "ok" if ok else "critical",
-            "reason": (
+        # Mail accepted and still queued after the wait (a throttle, a deferral) is slow, not refused; a test
+        # message delivered but left in the mailbox (its bytes not certain) is our debris: both warn.
+        slow = delivery.get("failure") == "delivery_late"
+        left = bool(delivery.get("success")) and bool(mailbox.get("arrived")) and not mailbox.get("removed")
+        if ok:
+            reason = (
                 f"test message {delivery.get('queue_id')} delivered to {mailbox.get('path')} in "
                 f"{mailbox.get('waited_seconds')} s and removed"
             )
-            if ok
-            else f"delivery check failed: {delivery.get('failure')}: {delivery.get('detail')}",
+        elif left:
+            reason = f"delivered, but {delivery.get('detail')}"
+        else:
+            reason = f"delivery check failed: {delivery.get('failure')}: {delivery.get('detail')}"
+        checks["delivery"] = {
+            "status": "ok" if ok else "warning" if slow or left else "critical",
+            "reason": reason,
             "queue_id": delivery.get("queue_id"),
             "waited_seconds": mailbox.get("waited_seconds"),
         }
@@ -167,7 +175,13 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
                 f"after {mailbox.get('waited_seconds')} s"
             )
         elif delivery.get("queue_id"):
-            actions.append(f"the test message is NOT removed: {mailbox.get('error') or 'it did not arrive'}")
+            why = mailbox.get("left_because") or mailbox.get("error") or "it had not arrived; the next check removes it"
+            actions.append(f"the test message is NOT removed: {why}")
+        if mailbox.get("earlier_removed"):
+            actions.append(
+                f"removed {len(mailbox['earlier_removed'])} test message(s) of earlier checks that arrived late "
+                f"from {mailbox.get('path')}: {', '.join(mailbox['earlier_removed'][:5])}"
+            )
     if not actions:
         actions.append("none: the health check only read; it changed nothing on the host")
     result_status = host_status(checks) if checks else "warning"

@@ -264,11 +264,16 @@ def account(
     present: set[str],
     aside: set[str],
     outcomes: dict[str, str],
+    delivered_after_move: set[str] | None = None,
 ) -> dict:
     """Where each queue ID recorded before went: present, moved aside, or an outcome from the log.
 
     *outcomes* maps a queue ID to what the mail log says finished it ("sent",
-    "bounced", ...). Anything else is lost.
+    "bounced", ...). Anything else is lost. A message both in a moved-aside
+    directory and still in the queue, or moved aside and logged as sent after
+    the move (*delivered_after_move*), was taken from a process still working
+    on it: running the aside directory would deliver it twice. That is a
+    failure too (``duplicate_risk``).
     """
     expected = sorted({qid for ids in before.values() for qid in ids})
     found: dict[str, list[str]] = {"present": [], "moved_aside": [], "finished": [], "lost": []}
@@ -283,6 +288,7 @@ def account(
             by_outcome[outcomes[qid]] = by_outcome.get(outcomes[qid], 0) + 1
         else:
             found["lost"].append(qid)
+    twice = sorted((present & aside) | (aside & (delivered_after_move or set())))
     return {
         "expected": len(expected),
         "present": len(found["present"]),
@@ -290,5 +296,6 @@ def account(
         "finished": len(found["finished"]),
         "finished_by_outcome": by_outcome,
         "lost": found["lost"],
-        "ok": not found["lost"],
+        "duplicate_risk": twice,
+        "ok": not found["lost"] and not twice,
     }

@@ -17,9 +17,9 @@ import socket
 import ssl
 import tempfile
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 
+from ._mailbox import body_of, new_token
 from ._text import clean
 
 MAX_LINE = 4096
@@ -216,7 +216,8 @@ def probe(
         if send:
             if not _send(conn, send, result, command_timeout):
                 _quit(conn, command_timeout, result)
-                return _fail(result, "protocol_error", result.detail or "sending the test message failed", started)
+                # a reply refused the message (4xx/5xx): mail is not accepted, unlike a slow delivery later
+                return _fail(result, "not_accepted", result.detail or "sending the test message failed", started)
         _quit(conn, command_timeout, result)
         if result.quit_code != 221:
             return _fail(result, "quit_not_221", f"QUIT answered {result.quit_code}", started)
@@ -315,7 +316,7 @@ def _send(conn: _Conn, send: dict, result: ProbeResult, timeout: float) -> bool:
     mail_from = check_value("mail_from", send["mail_from"])
     rcpt_to = check_value("rcpt_to", send["rcpt_to"])
     subject = check_value("subject", send.get("subject") or "opsiface.sendmail test")
-    token = send.get("token") or f"opsiface-{uuid.uuid4().hex}"
+    token = send.get("token") or new_token(time.time() + 3600)
     result.token = token
     step = time.monotonic()
     for command, expect in ((f"MAIL FROM:<{mail_from}>", 250), (f"RCPT TO:<{rcpt_to}>", (250, 251)), ("DATA", 354)):
@@ -327,7 +328,7 @@ def _send(conn: _Conn, send: dict, result: ProbeResult, timeout: float) -> bool:
             return False
     body = (
         f"From: <{mail_from}>\r\nTo: <{rcpt_to}>\r\nSubject: {subject} {token}\r\n"
-        f"X-Opsiface-Token: {token}\r\n\r\nopsiface.sendmail delivery check.\r\ntoken: {token}\r\n.\r\n"
+        f"X-Opsiface-Token: {token}\r\n\r\n{body_of(token)}.\r\n"
     )
     conn.write(body.encode("ascii"), timeout)
     reply = conn.read_reply(timeout)

@@ -384,14 +384,20 @@ _DSN = re.compile(r"\bdsn=(?P<dsn>[245])\.")
 
 
 def find_outcomes(
-    paths: list[str], queue_ids: set[str], now: float, since: float, max_bytes: int = 256 * 1024 * 1024
+    paths: list[str],
+    queue_ids: set[str],
+    now: float,
+    since: float,
+    max_bytes: int = 256 * 1024 * 1024,
+    after: float | None = None,
 ) -> dict[str, str]:
     """What the mail log says finished each of *queue_ids* since *since*: "sent" or "bounced".
 
     Reads the first existing log of *paths* and its uncompressed rotations
     backwards, newest first, and stops when every ID has an outcome, when the
     lines are older than *since*, or after *max_bytes*. A deferral is not an
-    outcome: the message is still the queue's.
+    outcome: the message is still the queue's. With *after*, only lines
+    stamped at or after it count.
     """
     outcomes: dict[str, str] = {}
     chosen = next((p for p in paths if os.path.lexists(p)), None)
@@ -419,6 +425,8 @@ def find_outcomes(
                     older = True
                     break
                 if line.queue_id not in queue_ids or line.queue_id in outcomes:
+                    continue
+                if after is not None and line.timestamp < after:
                     continue
                 stat_match = _STAT.search(line.message)
                 dsn = _DSN.search(line.message)

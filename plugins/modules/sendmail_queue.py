@@ -19,7 +19,15 @@ description:
   - V(delete) removes only messages that sendmail does not hold locked (it takes the same lock), moving their files
     to a dated root-only trash directory unless O(purge=true).
   - V(move_aside) is the runbook's "moved out of the way while sendmail is stopped". It refuses while a daemon
-    runs, renames the queue directory and recreates it empty with the same owner, group and mode.
+    runs, and takes every queue directory of the queue out of service (all of C(QueueDirectory=.../q*) and the queue
+    groups' directories). Each one's messages move into C(<dir>.aside-<time>) beside it, or C(<dir>/.aside-<time>)
+    inside it when it is a mount point or when sendmail would serve the name beside it, with the queue directory's
+    owner, group, mode and C(qf/df/xf) subdirectories, so C(sendmail -oQ<aside dir> -q) can run them later.
+  - V(move_aside) moves each message under sendmail's own lock on its control file. A message another process holds
+    locked (a queue runner delivering it) stays in the queue and is named with that process; moving it would have
+    it delivered twice. The data file is linked into the aside directory before the control file is renamed and
+    only then removed from the queue, so an interruption at any point never leaves a control file without its data
+    file in either directory.
   - V(ids) returns the queue IDs of both queues (names only, no file is read), which is what a restart records
     before it stops anything.
   - V(account) is the restart's "nothing lost" gate. Each ID of O(expected_ids) must be in a queue again, in one of
@@ -121,12 +129,18 @@ options:
       - For V(account), the IDs recorded before, per queue (the RV(ids) of an earlier V(ids) call).
     type: dict
   aside_dirs:
-    description: For V(account), queue directories moved aside since (RV(moved) C(moved_to)).
+    description: For V(account), queue directories moved aside since (RV(moved) C(aside_dirs)).
     type: list
     elements: path
     default: []
   since:
     description: For V(account), the Unix time the IDs were recorded; mail log lines from then on are read.
+    type: float
+  moved_at:
+    description:
+      - For V(account), when the queue was moved aside (RV(moved) C(started_at)); default O(since). A message moved
+        aside that the mail log shows as sent from then on, or that is also still queued, was taken from a process
+        still working on it (running the aside directory would deliver it twice). The module fails and names it.
     type: float
   log_paths:
     description: For V(account), the mail logs to read, first existing one wins. Default by platform family.
@@ -233,9 +247,23 @@ deleted:
   returned: when O(operation=delete)
   type: dict
 moved:
-  description: For V(move_aside), C(queue_dir), C(moved_to), owner, group and mode.
+  description:
+    - For V(move_aside), per queue directory (C(directories)) its C(queue_dir), C(moved_to), C(method), C(created),
+      C(owner), C(group), C(mode), C(subdirectories), the IDs C(moved), the C(locked) ones left in the queue (with
+      C(held_by), the PIDs and titles holding the lock), other messages C(left) (with C(why)), C(orphan_files)
+      and C(errors).
+    - C(aside_dirs) (the directories made), C(messages_moved), C(messages_locked), C(messages_left),
+      C(processes) (sendmail processes working in the queue directory, null without /proc) and C(started_at).
   returned: when O(operation=move_aside)
   type: dict
+  sample:
+    directories:
+      - {queue_dir: /var/spool/mqueue/q1, moved_to: /var/spool/mqueue/q1/.aside-20261201T153836Z,
+         method: inside the queue directory, created: true, moved: [6B1FcVYs000398], locked: [], left: []}
+    aside_dirs: [/var/spool/mqueue/q1/.aside-20261201T153836Z]
+    messages_moved: 1
+    messages_locked: 0
+    processes: []
 ids:
   description: For V(ids), the sorted queue IDs per queue.
   returned: when O(operation=ids)
@@ -248,10 +276,12 @@ recorded_at:
 accounting:
   description:
     - For V(account), how many of the expected messages are C(present), C(moved_aside), C(finished) (with
-      C(finished_by_outcome) V(sent) / V(bounced) from the mail log), and the C(lost) IDs.
+      C(finished_by_outcome) V(sent) / V(bounced) from the mail log), the C(lost) IDs, and the C(duplicate_risk) IDs
+      (moved aside but also still queued, or logged as sent after the move).
   returned: when O(operation=account)
   type: dict
-  sample: {expected: 200, present: 200, moved_aside: 0, finished: 0, finished_by_outcome: {}, lost: [], ok: true}
+  sample: {expected: 200, present: 200, moved_aside: 0, finished: 0, finished_by_outcome: {}, lost: [], duplicate_risk: [],
+           ok: true}
 """
 
 import time
@@ -297,6 +327,7 @@ def main() -> None:
             "expected_ids": {"type": "dict"},
             "aside_dirs": {"type": "list", "elements": "path", "default": []},
             "since": {"type": "float"},
+            "moved_at": {"type": "float"},
             "log_paths": {"type": "list", "elements": "path"},
             "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
@@ -365,8 +396,20 @@ def main() -> None:
             module.fail_json(msg="cannot read a moved-aside queue: " + "; ".join(unreadable))
         expected = {str(k): [str(i) for i in v or []] for k, v in p["expected_ids"].items()}
         missing = {i for v in expected.values() for i in v} - present - set(aside)
-        outcomes = _syslog.find_outcomes(p["log_paths"] or layout.logs, missing, now, p["since"])
-        accounting = _service.account(expected, present, set(aside), outcomes)
+        logs = p["log_paths"] or layout.logs
+        outcomes = _syslog.find_outcomes(logs, missing, now, p["since"])
+        moved_at = p["moved_at"] if p["moved_at"] is not None else p["since"]
+        sent_after = _syslog.find_outcomes(logs, set(aside), now, moved_at, after=int(moved_at)) if aside else {}
+        accounting = _service.account(
+            expected, present, set(aside), outcomes, {i for i, outcome in sent_after.items() if outcome == "sent"}
+        )
+        if accounting["duplicate_risk"]:
+            module.fail_json(
+                msg=f"{len(accounting['duplicate_risk'])} message(s) moved aside are also still queued or were "
+                "delivered after the move (another process was working on them): running the moved-aside "
+                "directory would deliver them twice: " + ", ".join(accounting["duplicate_risk"][:20]),
+                accounting=accounting,
+            )
         if not accounting["ok"]:
             module.fail_json(
                 msg=f"{len(accounting['lost'])} of {accounting['expected']} message(s) recorded before are not in "
@@ -389,20 +432,23 @@ def main() -> None:
         try:
             running = daemon["running"] or daemon["state"] == "stopped"
             moved = _queueops.move_aside(
-                dirs[names[0]][0], running and not (module.check_mode and p["after_stop"]), module.check_mode, now
+                dirs[names[0]],
+                paths["queue_patterns"],
+                running and not (module.check_mode and p["after_stop"]),
+                module.check_mode,
+                now,
             )
         except (_queue.QueueError, OSError) as exc:
             module.fail_json(msg=str(exc), daemon_state=daemon["state"])
-        verb = "would move" if module.check_mode else "moved"
-        module.exit_json(
-            changed=True,
-            moved=moved,
-            actions=[
-                f"{verb} {moved['queue_dir']} aside to {moved['moved_to']} and recreate it empty "
-                f"(owner {moved['owner']}, group {moved['group']}, mode {moved['mode']})"
-                + (" (check mode: nothing moved)" if module.check_mode else "")
-            ],
-        )
+        actions, warnings, observation = _queueops.describe_move(moved, module.check_mode)
+        for warning in warnings:
+            module.warn(warning)
+        errors = [f"{d['queue_dir']}: {e}" for d in moved["directories"] for e in d["errors"]]
+        if errors:
+            module.fail_json(
+                msg="some messages could not be moved: " + "; ".join(errors[:20]), moved=moved, actions=actions
+            )
+        module.exit_json(changed=moved["messages_moved"] > 0, moved=moved, actions=actions, observations=[observation])
 
     messages: list[dict] = []
     selected = 0

@@ -15,7 +15,14 @@ description:
   - With O(send=true), sends one test message with a unique token (the runbook's C(mailx -v root)) and returns the
     queue ID from sendmail's C(250 ... Message accepted for delivery).
   - With O(verify_mailbox=true), waits until the token arrives in the local mailbox and removes exactly that message
-    under the mailbox locks (the runbook's "Read and delete the message").
+    under the mailbox locks (the runbook's "Read and delete the message"). Only bytes known to be the test message
+    are removed (its own header, a C(From ) line at the start of the file or after a blank line, the body that was
+    sent); when that is not certain the mailbox is left untouched and the result says why. The mailbox is cut or
+    replaced crash-safely (the old or the new mailbox, never a truncated one).
+  - The same check removes test messages of earlier checks that arrived after those checks gave up, found by their
+    token header, never anything else. A test message accepted by the MTA but not in the mailbox in time is looked
+    up in the queue and reported as V(delivery_late) (still queued, deferred or being delivered) or V(not_delivered)
+    (in neither place).
   - Runs on the target, or on the controller with C(delegate_to) to probe a host from outside.
   - Refuses CR, LF, NUL, C(<) and C(>) in any envelope or EHLO value, and never sends to a recipient outside the probed
     host unless O(allow_remote_recipient=true).
@@ -96,9 +103,15 @@ options:
     type: path
     default: /var/mail/root
   verify_timeout:
-    description: Seconds to wait for the message to arrive in O(mailbox).
+    description:
+      - Seconds to wait for the message to arrive in O(mailbox). A message that arrives later is removed by the next
+        check with O(verify_mailbox=true) (its token says until when this check waits for it).
     type: float
     default: 30
+  config_path:
+    description: The sendmail.cf whose QueueDirectory is searched for a test message that has not arrived in time.
+    type: path
+    default: /etc/mail/sendmail.cf
   sendmail_path:
     description: The sendmail binary used to learn C($j) for the default O(expect_hostname).
     type: path
@@ -132,7 +145,9 @@ success:
 failure:
   description:
     - Why not. V(refused), V(timeout_connect), V(timeout_banner), V(timeout_command), V(rejecting) (a 421 or 554
-      greeting), V(hostname_mismatch), V(protocol_error), V(quit_not_221), V(not_delivered).
+      greeting), V(hostname_mismatch), V(protocol_error), V(quit_not_221), V(not_accepted) (MAIL, RCPT, DATA or the
+      end of DATA answered with an error), V(delivery_late) (accepted, still in the queue after O(verify_timeout)),
+      V(not_delivered) (accepted, in neither the mailbox nor the queue, or the mailbox unreadable).
   returned: when RV(success) is false
   type: str
   sample: timeout_banner
@@ -188,7 +203,18 @@ token:
   returned: when O(send=true)
   type: str
 mailbox:
-  description: With O(verify_mailbox=true), C(found), C(removed), C(path), C(message_bytes), C(waited_seconds).
+  description:
+    - With O(verify_mailbox=true), C(arrived), C(found), C(removed), C(path), C(message_bytes), C(waited_seconds),
+      C(method) (V(truncated) or V(rewritten beside and renamed)), C(left_because) (why an arrived test message was
+      left in place), C(earlier_removed) (tokens of earlier checks' late test messages removed now),
+      C(earlier_left) (those left, with why), C(error), C(sweep_error) (the earlier ones could not be looked for).
+  returned: when O(verify_mailbox=true)
+  type: dict
+queue_entry:
+  description:
+    - When the test message did not arrive in time, where the queue has it. C(state) is V(being_delivered) (with
+      C(held_by), the PIDs and titles holding its lock), V(deferred) (with C(reason) and C(attempts)), V(queued),
+      V(quarantined) or V(absent).
   returned: when O(verify_mailbox=true)
   type: dict
 timings:
@@ -199,10 +225,24 @@ timings:
 """
 
 import ipaddress
+import os
 import socket
+import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _config, _mailbox, _platform, _runner, _smtp
+from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _collect,
+    _config,
+    _mailbox,
+    _platform,
+    _queueops,
+    _runner,
+    _smtp,
+)
+
+# How long after its verify_timeout a check may still be removing its own test message (the mailbox lock
+# wait is 10 s): a later check removes that message only after this.
+DEADLINE_MARGIN = 15
 
 
 def default_expected_hostname(host: str, sendmail: str, runner: _runner.Runner) -> str | None:
@@ -225,6 +265,11 @@ def _local_name(sendmail: str, runner: _runner.Runner) -> str | None:
     return socket.getfqdn() or None
 
 
+def mta_queue_dirs(config_path: str) -> list[str]:
+    """The MTA queue's directories (where mail accepted over SMTP waits), from sendmail.cf."""
+    return _collect.config_paths(config_path, os.devnull, _platform.detect())["mta_queue_dirs"]
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -245,6 +290,7 @@ def main() -> None:
             "mailbox": {"type": "path", "default": "/var/mail/root"},
             "verify_timeout": {"type": "float", "default": 30},
             "sendmail_path": {"type": "path"},
+            "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
         },
         supports_check_mode=True,
     )
@@ -275,6 +321,9 @@ def main() -> None:
             "rcpt_to": rcpt,
             "subject": p["subject"],
         }
+    if send is not None:
+        # the token says until when this check waits for the message: a later check removes it after that
+        send["token"] = _mailbox.new_token(time.time() + p["verify_timeout"] + DEADLINE_MARGIN)
     result = _smtp.probe(
         host=p["host"],
         port=p["port"],
@@ -290,13 +339,32 @@ def main() -> None:
     if send and module.check_mode:
         result["would_send"] = send
     if p["verify_mailbox"] and result["success"] and not module.check_mode:
-        result["mailbox"] = _mailbox.wait_and_remove(p["mailbox"], result["token"], p["verify_timeout"])
-        if not result["mailbox"].get("removed"):
-            result["success"] = False
-            result["failure"] = "not_delivered"
-            result["detail"] = result["mailbox"].get("error") or (
-                f"the test message {result['queue_id']} did not reach {p['mailbox']} within {p['verify_timeout']} s"
-            )
+        box = _mailbox.wait_and_remove(p["mailbox"], result["token"], p["verify_timeout"])
+        entry = None
+        if not box.get("arrived") and not box.get("error") and result["queue_id"]:
+            entry = _queueops.find_message(mta_queue_dirs(p["config_path"]), result["queue_id"])
+            if entry["state"] == "absent":  # it may have left the queue for the mailbox a moment ago
+                try:
+                    box = dict(
+                        _mailbox.remove_test_messages(p["mailbox"], result["token"]),
+                        **{"waited_seconds": box.get("waited_seconds")},
+                    )
+                    box["arrived"] = box["found"]
+                except _mailbox.MailboxError as exc:
+                    box = dict(box, error=str(exc))
+        result["mailbox"] = box
+        result["queue_entry"] = entry
+        verdict = _mailbox.delivery_verdict(box, result["queue_id"], entry, p["verify_timeout"])
+        changed = changed or bool(box.get("removed") or box.get("earlier_removed"))
+        if not verdict["success"]:
+            result.update(success=False, failure=verdict["failure"], detail=verdict["detail"])
+        elif verdict.get("note"):
+            result["detail"] = verdict["note"]
+            module.warn(verdict["note"])
+        if box.get("sweep_error"):
+            module.warn(f"test messages of earlier checks were not looked for: {box['sweep_error']}")
+        for left in box.get("earlier_left") or []:
+            module.warn(f"an earlier test message ({left['token']}) is left in {p['mailbox']}: {left['why']}")
     module.exit_json(changed=changed, **result)
 
 

@@ -140,8 +140,8 @@ def test_restart_with_queue_moved_aside_accounts_for_it(lab, report_dir):
     )
     result = report(report_dir / "restart.json")["hosts"][host]
     assert result["status"] == "ok", result
-    moved = next(a for a in result["actions"] if a.startswith("moved /var/spool/mqueue aside to "))
-    aside = moved.split(" aside to ")[1].split(" and ")[0]
+    moved = next(a for a in result["actions"] if a.startswith("moved ") and " from /var/spool/mqueue to " in a)
+    aside = moved.split(" to ")[1].split(" (")[0]
     out = lab.exec(host, "ls", aside).stdout.split()
     mta_before = {i for i in before if f"qf{i}" in out}
     assert len(mta_before) >= 5

@@ -82,18 +82,6 @@ def test_trash_through_symlink_is_refused(q, tmp_path):
     assert len(os.listdir(q)) == 4
 
 
-def test_move_aside_refuses_while_running_and_keeps_attributes(q):
-    with pytest.raises(_queue.QueueError, match="while the sendmail daemon runs"):
-        _queueops.move_aside(str(q), daemon_running=True, check_mode=False)
-    os.chmod(q, 0o750)
-    (q / "qf").mkdir()
-    plan = _queueops.move_aside(str(q), daemon_running=False, check_mode=True, now=0)
-    assert plan["moved_to"].endswith(".aside-19700101T000000Z") and len(os.listdir(q)) == 5
-    done = _queueops.move_aside(str(q), daemon_running=False, check_mode=False, now=0)
-    assert os.listdir(q) == ["qf"] and oct(os.stat(q).st_mode & 0o777) == "0o750"
-    assert len(os.listdir(done["moved_to"])) == 5
-
-
 def test_delete_across_file_systems_copies_then_unlinks(q, tmp_path, monkeypatch):
     real_link = os.link
 
@@ -123,23 +111,3 @@ def test_delete_failing_copy_leaves_the_message(q, tmp_path, monkeypatch):
     assert result["deleted"] == [] and "left in the queue" in result["errors"][0]
     assert (q / "qf6ARAaaaa000001").exists() and (q / "df6ARAaaaa000001").exists()
     assert os.listdir(result["trash_dir"]) == []
-
-
-def test_move_aside_of_a_mount_point_moves_files_inside(q, monkeypatch):
-    """A queue on its own file system (the lab's volume, many mail servers) cannot be renamed."""
-    (q / "qf").mkdir()
-    (q / "qf" / "qf6ARAcccc000003").write_bytes(b"V8\n")
-    (q / "notes.txt").write_bytes(b"not a queue file")
-    before = sorted(os.listdir(q))
-    monkeypatch.setattr(os.path, "ismount", lambda path: path == str(q))
-    plan = _queueops.move_aside(str(q), daemon_running=False, check_mode=True, now=0)
-    assert plan["moved_to"] == str(q / ".aside-19700101T000000Z") and sorted(os.listdir(q)) == before
-    done = _queueops.move_aside(str(q), daemon_running=False, check_mode=False, now=0)
-    aside = q / ".aside-19700101T000000Z"
-    assert sorted(os.listdir(q)) == [".aside-19700101T000000Z", "notes.txt", "qf"]
-    assert os.listdir(q / "qf") == []
-    assert done["files"] == 5 and os.listdir(aside / "qf") == ["qf6ARAcccc000003"]
-    assert oct(os.stat(aside).st_mode & 0o777) == "0o700"
-    ids, _unused = _queue.queue_ids([str(aside)])
-    assert "6ARAcccc000003" in ids
-    assert _queue.queue_ids([str(q)])[0] == []

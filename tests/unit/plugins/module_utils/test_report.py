@@ -74,6 +74,82 @@ def test_unknown_counts_as_warning_and_delivery_actions_are_listed():
     assert "removed that message from /var/mail/root" in r["actions"][1]
 
 
+@pytest.mark.parametrize(
+    "delivery,status,reason",
+    [
+        (
+            {
+                "success": False,
+                "failure": "delivery_late",
+                "detail": "accepted by the MTA as 6B1FhwkS000163, not yet",
+                "queue_id": "6B1FhwkS000163",
+                "mailbox": {"arrived": False, "removed": False, "path": "/var/mail/root"},
+            },
+            "warning",
+            "delivery check failed: delivery_late: accepted by the MTA as 6B1FhwkS000163, not yet",
+        ),
+        (
+            {
+                "success": False,
+                "failure": "not_accepted",
+                "detail": "RCPT answered 550",
+                "queue_id": None,
+                "mailbox": None,
+            },
+            "critical",
+            "delivery check failed: not_accepted: RCPT answered 550",
+        ),
+        (
+            {
+                "success": False,
+                "failure": "not_delivered",
+                "detail": "neither in /var/mail/root nor in the queue",
+                "queue_id": "6B1FhwkS000163",
+                "mailbox": {"arrived": False, "path": "/var/mail/root"},
+            },
+            "critical",
+            "delivery check failed: not_delivered: neither in /var/mail/root nor in the queue",
+        ),
+        (
+            {
+                "success": True,
+                "detail": "the test message 6B1FhwkS000163 reached /var/mail/root but is left there: x",
+                "queue_id": "6B1FhwkS000163",
+                "mailbox": {"arrived": True, "found": True, "removed": False, "left_because": "x"},
+            },
+            "warning",
+            "delivered, but the test message 6B1FhwkS000163 reached /var/mail/root but is left there: x",
+        ),
+    ],
+    ids=["late-is-a-warning", "not-accepted-is-critical", "vanished-is-critical", "left-in-mailbox-is-a-warning"],
+)
+def test_delivery_classes_map_to_host_status(delivery, status, reason):
+    """A late delivery under load is slow mail, not refused mail (issue #17 item 3)."""
+    r = _report.host_result(json.loads(json.dumps(HEALTHY)), delivery)
+    assert (r["checks"]["delivery"]["status"], r["checks"]["delivery"]["reason"]) == (status, reason)
+    assert r["status"] == status
+
+
+def test_late_test_messages_removed_are_listed_as_actions():
+    delivery = {
+        "success": True,
+        "queue_id": "6B1FhwkS000170",
+        "token": "opsiface-1796140000-" + "a" * 32,
+        "mailbox": {
+            "arrived": True,
+            "found": True,
+            "removed": True,
+            "path": "/var/mail/root",
+            "message_bytes": 600,
+            "waited_seconds": 0.4,
+            "earlier_removed": ["opsiface-1796139000-" + "b" * 32],
+        },
+    }
+    r = _report.host_result(json.loads(json.dumps(HEALTHY)), delivery)
+    assert r["checks"]["delivery"]["status"] == "ok"
+    assert r["actions"][-1].startswith("removed 1 test message(s) of earlier checks that arrived late")
+
+
 def test_fleet_renderings():
     hosts = {"mx01": _report.host_result(HEALTHY), "mx09": _report.unreachable_result("ssh: timed out <&>")}
     data = _report.fleet(hosts, "run-1", "2026-11-27T11:00:00Z", "2026-11-27T11:00:05Z")

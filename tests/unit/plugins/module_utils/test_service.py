@@ -177,9 +177,20 @@ def test_account_every_id():
         "finished": 2,
         "finished_by_outcome": {"sent": 2},
         "lost": ["AAAAAAAA0004"],
+        "duplicate_risk": [],
         "ok": False,
     }
     assert _service.account({"mta": [], "msp": []}, set(), set(), {})["ok"]
+
+
+def test_account_counts_a_duplicate_risk_as_a_failure():
+    """Moved aside while a runner still had it (issue #17): delivered after the move, or still queued too."""
+    before = {"mta": ["AAAAAAAA0001", "AAAAAAAA0002", "AAAAAAAA0003"]}
+    aside = {"AAAAAAAA0001", "AAAAAAAA0002", "AAAAAAAA0003"}
+    result = _service.account(before, {"AAAAAAAA0002"}, aside, {}, {"AAAAAAAA0001"})
+    assert result["duplicate_risk"] == ["AAAAAAAA0001", "AAAAAAAA0002"] and not result["ok"]
+    assert result["lost"] == [] and result["moved_aside"] == 2
+    assert _service.account(before, set(), aside, {}, set())["ok"]
 
 
 def test_pid_alive_reads_state(tmp_path):

@@ -180,3 +180,6 @@ def test_find_outcomes_real_log(tmp_path, fixture_bytes):
     assert outcomes == {"6ARDZa6m000883": "sent", "6ARDZa9I000888": "bounced", "6ARDZaai000884": "sent"}
     assert _syslog.find_outcomes([str(log)], wanted, now, now + 600) == {}  # every line is older than since
     assert _syslog.find_outcomes([str(tmp_path / "missing")], wanted, now, 0) == {}
+    # only what was logged at or after a moment (the move aside): 6ARDZa6m000883 at 13:35:36, ...884 at 13:35:37
+    after = calendar.timegm((2026, 11, 27, 13, 35, 37))
+    assert _syslog.find_outcomes([str(log)], wanted, now, after, after=after) == {"6ARDZaai000884": "sent"}

@@ -68,9 +68,37 @@ def test_queue_move_aside_check_mode_plans_only(queue_host, capsys, tmp_path, mo
     monkeypatch.setattr(
         sendmail_queue._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
     )
+    monkeypatch.setattr(sendmail_queue._queueops, "queue_processes", lambda *a, **k: [])
     out = run(sendmail_queue, dict(queue_host, operation="move_aside", _ansible_check_mode=True), capsys)
-    assert out["changed"] and out["moved"]["moved_to"].startswith(str(tmp_path / "mqueue.aside-"))
-    assert (tmp_path / "mqueue" / "qf6ARAuis9000145").exists()
+    planned = out["moved"]["directories"][0]
+    assert out["changed"] and planned["moved_to"].startswith(str(tmp_path / "mqueue.aside-"))
+    assert sorted(planned["moved"]) == ["6ARAuis8000145", "6ARAuis9000145"] and out["moved"]["aside_dirs"] == []
+    assert (tmp_path / "mqueue" / "qf6ARAuis9000145").exists() and not planned["created"]
+    assert "check mode: nothing moved" in out["actions"][0]
+
+
+def test_queue_move_aside_takes_every_queue_directory_out_of_service(tmp_path, capsys, monkeypatch):
+    """QueueDirectory=.../q*: every qN moves, and no aside name is one sendmail would serve (issue #13 item 2)."""
+    monkeypatch.setattr(
+        sendmail_queue._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
+    )
+    monkeypatch.setattr(sendmail_queue._queueops, "queue_processes", lambda *a, **k: [])
+    base = tmp_path / "mqueue"
+    for n in (1, 2, 3):
+        (base / f"q{n}").mkdir(parents=True)
+        shutil.copy(FIXTURES / "queue/debian12-8.17.1.9-qf-deferred-relay.bin", base / f"q{n}" / f"qf6ARAuis900014{n}")
+        (base / f"q{n}" / f"df6ARAuis900014{n}").write_bytes(b"body\n")
+    cf = tmp_path / "sendmail.cf"
+    cf.write_text(f"O QueueDirectory={base}/q*\nO PidFile={tmp_path}/sendmail.pid\n")
+    args = {"config_path": str(cf), "submit_config_path": str(tmp_path / "absent.cf"), "queue": "mta"}
+    out = run(sendmail_queue, dict(args, operation="move_aside", sendmail_path="/nonexistent/sendmail"), capsys)
+    assert out["changed"] and out["moved"]["messages_moved"] == 3
+    assert [d["queue_dir"] for d in out["moved"]["directories"]] == [str(base / f"q{n}") for n in (1, 2, 3)]
+    assert len(out["moved"]["aside_dirs"]) == 3 and len(out["actions"]) == 3
+    # what sendmail would serve now: q1..q3, empty
+    served = sorted(n for n in base.iterdir() if n.name.startswith("q"))
+    assert [p.name for p in served] == ["q1", "q2", "q3"]
+    assert all(not [f for f in p.iterdir() if f.name.startswith(("qf", "df"))] for p in served)
 
 
 def test_status_syslog_area_over_rhel_capture(tmp_path, capsys):
