@@ -243,10 +243,8 @@ platform:
   sample: Debian
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect, _platform, _runner, _smtp, _verdict
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect
 
 
 def main() -> None:
@@ -287,68 +285,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    p = module.params
-    now = time.time()
-    layout = _platform.detect()
-    runner = _runner.SubprocessRunner()
-    sendmail = p["sendmail_path"] or layout.sendmail
-    paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
-    areas = p["areas"]
-    result: dict = {"changed": False, "platform": layout.family, "checks": {}}
-
-    if "process" in areas:
-        daemon = _collect.collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
-        listening = _collect.collect_listening(p["ports"] or paths["ports"], daemon.get("pid"))
-        result["daemon"] = daemon
-        result["listening"] = listening
-        result["checks"]["process"] = _verdict.process_check(daemon, listening["sockets"], p["max_zombie_children"])
-    if "config" in areas:
-        result["config"] = _collect.collect_config(
-            p["config_path"], sendmail, runner, p["command_timeout"], p["check_config"]
-        )
-        result["checks"]["config"] = _verdict.config_check(result["config"])
-    if "syslog" in areas:
-        result["syslog"] = _collect.collect_syslog(
-            p["log_paths"] or layout.logs,
-            p["since_minutes"],
-            p["max_lines"],
-            now,
-            runner,
-            max_bytes=p["syslog_max_bytes"],
-        )
-        result["checks"]["syslog"] = _verdict.syslog_check(
-            result["syslog"],
-            p["syslog_warn_errors"],
-            p["syslog_crit_errors"],
-            p["syslog_warn_warnings"],
-            p["syslog_crit_warnings"],
-            p["since_minutes"],
-        )
-    if "queue" in areas:
-        thresholds = {
-            "warn_count": p["queue_warn_count"],
-            "crit_count": p["queue_crit_count"],
-            "warn_age": p["queue_warn_age"],
-            "crit_age": p["queue_crit_age"],
-        }
-        cache = {"dir": p["queue_cache_dir"] if p["queue_cache"] else None, "write": not module.check_mode}
-        result["queue"], result["checks"]["queue"] = _collect.collect_queues(
-            ["mta", "msp"], paths, now, runner, sendmail, thresholds, p["command_timeout"], cache
-        )
-    if "smtp" in areas:
-        expect = (result.get("config") or {}).get("hostname")
-        probe = _smtp.probe(
-            host=p["smtp_host"],
-            port=p["smtp_port"] or paths["ports"][0],
-            connect_timeout=p["smtp_timeout"],
-            banner_timeout=p["smtp_timeout"],
-            command_timeout=p["smtp_timeout"],
-            expect_hostname=expect,
-        )
-        result["smtp"] = probe.to_dict()
-        result["checks"]["smtp"] = _verdict.smtp_check(result["smtp"], p["smtp_warn_banner_ms"])
-    result["status"] = _verdict.worst([c["status"] for c in result["checks"].values()])
-    module.exit_json(**result)
+    module.exit_json(**_collect.host_status(module.params, module.check_mode))
 
 
 if __name__ == "__main__":
