@@ -320,16 +320,7 @@ def collect_queue(
     denied = [problem for problem in (access_problem(d, directory=True) for d in dirs) if problem]
     if len(denied) == len(dirs) and (not_run or not is_root()):
         # nothing can be listed, and mailq may not run (it logs as a user without access)
-        return {
-            "name": name,
-            "present": True,
-            "path": dirs[0],
-            "count": None,
-            "verdict": "unknown",
-            "status": "unknown",
-            "access": denied[0],
-            "evidence": [f"not counted: {denied[0]}"],
-        }
+        return dict(_not_counted(name, dirs[0], denied[0]), access=denied[0])
     try:
         cache = cache or {}
         summary = _queue.scan_queue(
@@ -342,15 +333,7 @@ def collect_queue(
         summary["source"] = "directory"
     except _queue.QueueError as exc:
         if not_run:
-            return {
-                "name": name,
-                "present": True,
-                "path": dirs[0],
-                "count": None,
-                "verdict": "unknown",
-                "status": "unknown",
-                "evidence": [f"not counted: {clean(str(exc), 400)}; mailq not run: {not_run}"],
-            }
+            return _not_counted(name, dirs[0], f"{clean(str(exc), 400)}; mailq not run: {not_run}")
         summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc), now)
     if summary.get("failed"):
         verdict, status, evidence = "unknown", "unknown", [summary["error"]]
@@ -381,6 +364,19 @@ def collect_queue(
         summary["space"] = None
     summary.update(name=name, present=True, verdict=verdict, status=status, evidence=evidence)
     return summary
+
+
+def _not_counted(name: str, path: str, why: str) -> dict:
+    """A queue that could not be counted: unknown, never empty."""
+    return {
+        "name": name,
+        "present": True,
+        "path": path,
+        "count": None,
+        "verdict": "unknown",
+        "status": "unknown",
+        "evidence": [f"not counted: {why}"],
+    }
 
 
 def collect_queues(
