@@ -49,8 +49,7 @@ PACKAGES = ["python3", "sendmail", "rsyslog", "procps", "iproute2", "tini"]
 DEFAULT_INVENTORY = LAB_DIR / "inventory.ini"
 # Users made in the image (customize.sh) for hosts reached over SSH: ops sudo without a password,
 # opspw sudo with one, opsro no sudo but in the groups adm (mail log) and smmsp (queues).
-SSH_USERS = ("ops", "opspw", "opsro")
-SUDO_PASSWORD = "lab-sudo-password"  # opspw's, for tests that give the right one
+SSH_USERS = ("ops", "opspw", "opsro")  # opspw's sudo password: lab-sudo-password
 
 
 def say(msg: str) -> None:
@@ -313,8 +312,9 @@ def container_labels(container: dict) -> dict[str, str]:
     """The labels of a `docker ps --format '{{json .}}'` entry (one "k=v,k=v" string there)."""
     labels = {}
     for item in (container.get("Labels") or "").split(","):
-        key, _sep, value = item.partition("=")
-        labels[key] = value
+        if item:
+            key, _sep, value = item.partition("=")
+            labels[key] = value
     return labels
 
 

@@ -51,3 +51,18 @@ def test_debian_mirror_reads_deb822(tmp_path, monkeypatch, content, expected):
     monkeypatch.delenv("LAB_DEBIAN_MIRROR", raising=False)
     monkeypatch.setattr(lab, "Path", fake_path)
     assert lab.debian_mirror() == expected
+
+
+def test_container_labels_from_docker_ps_json():
+    entry = {"Labels": "opsiface.lab=,opsiface.lab.prefix=hc,opsiface.lab.connection=ssh,opsiface.lab.ssh_user=opspw"}
+    labels = lab.container_labels(entry)
+    assert labels["opsiface.lab.connection"] == "ssh" and labels["opsiface.lab.ssh_user"] == "opspw"
+    assert lab.container_labels({}) == {}
+
+
+def test_ssh_run_args_publish_port_22_on_loopback_only():
+    args = lab.ssh_run_args("ssh", "ops")
+    assert args[args.index("-p") + 1] == "127.0.0.1::22" and "LAB_SSHD=1" in args
+    assert "-p" not in lab.ssh_run_args("docker", "ops")
+    with pytest.raises(SystemExit):
+        lab.ssh_run_args("ssh", "root")

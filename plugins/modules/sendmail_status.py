@@ -18,6 +18,14 @@ description:
     rotated files only as far back as the window reaches. Uses journald when there is no log file.
   - With O(areas) it can also summarise the queues and run the SMTP self-test in the same call, so a health check
     costs one module round trip per host.
+  - Always names the host's MTA first (check C(mta)), from where the sendmail path resolves to, the strings in that
+    binary, the daemon processes and the banner, without running anything; V(critical) when sendmail is not installed
+    or the MTA is Postfix, Exim or OpenSMTPD. Another MTA's C(/usr/sbin/sendmail) is never run (Postfix's logs
+    a fatal usage error for sendmail's options), and its 220 never passes the self-test.
+  - As root, sendmail runs with C(-OLogLevel=0), so the checks leave nothing in the mail log. As another user no
+    sendmail command runs (sendmail logs complaints and privilege warnings as that user). What cannot be done for
+    lack of privilege (the configuration check, a queue or log the user may not read, who owns the port) is
+    V(unknown) with a reason naming the file, its mode and owner, and the fix.
   - Read-only. Never reports C(changed).
 author:
   - opsiface.sendmail developers (@opsiface)
@@ -169,13 +177,40 @@ status:
   type: str
   sample: ok
 checks:
-  description: Per area, C(status) (V(ok), V(warning), V(critical), V(unknown)) and a human C(reason).
+  description:
+    - Per area, C(status) (V(ok), V(warning), V(unknown), V(critical)) and a human C(reason); always C(mta).
+    - V(unknown) is a check that could not be done (no privilege, a file that cannot be read, a command that timed out).
   returned: always
   type: dict
   sample:
+    mta: {status: ok, reason: "/usr/sbin/sendmail (/usr/libexec/sendmail/sendmail) is sendmail", mta: sendmail}
     process: {status: ok, reason: "listener pid 71 (PPID 1) is accepting connections, up 3600 s"}
     config: {status: ok, reason: "/etc/mail/sendmail.cf passes /usr/sbin/sendmail -bC"}
     syslog: {status: ok, reason: "0 error(s), 0 warning(s) in the last 60 min"}
+mta:
+  description: Which MTA the host runs, and the evidence.
+  returned: always
+  type: dict
+  contains:
+    mta: {description: "V(sendmail), V(postfix), V(exim), V(opensmtpd), or null when none is found.", type: str}
+    installed: {description: "Whether sendmail's binary (and configuration) are there.", type: bool}
+    binary: {description: "The sendmail path looked at.", type: str}
+    real_path: {description: "Where it resolves to (symlinks, alternatives).", type: str}
+    binary_mta: {description: "The MTA that binary belongs to, from its name and strings.", type: str}
+    daemons: {description: "The MTA daemons found in the process table (C(mta), C(pid), C(args)).", type: list, elements: dict}
+    evidence: {description: "What was found, one sentence each.", type: list, elements: str}
+  sample:
+    mta: postfix
+    installed: false
+    binary: /usr/sbin/sendmail
+    real_path: /usr/sbin/sendmail
+    binary_mta: postfix
+    evidence: ["/usr/sbin/sendmail is Postfix's", "/etc/mail/sendmail.cf exists"]
+root:
+  description: Whether the checks ran as root.
+  returned: always
+  type: bool
+  sample: true
 daemon:
   description: The listener and the other sendmail processes.
   returned: when V(process) is in O(areas)

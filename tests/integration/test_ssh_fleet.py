@@ -157,6 +157,18 @@ def test_without_become_no_verdict_comes_from_missing_privileges_and_the_log_sta
     assert data["hosts"][f["healthy"]]["status"] == "ok" and syslog["errors"] == 0 and syslog["warnings"] == 0
 
 
+def test_queue_tag_alone_never_passes_a_backlog(lab, fleet):
+    """The issue's `--tags queue` run said "1 hosts: 1 ok" for a 6-hour backlog it could not read."""
+    host = fleet["backlog"]
+    data, _proc = run_report(lab, "tags-queue", "--tags", "queue", "--limit", host)
+    assert data["hosts"][host]["status"] == "warning" and set(data["hosts"][host]["checks"]) == {"mta", "queue"}
+    data, _proc = run_report(
+        lab, "tags-queue-nobecome", "--tags", "queue", "--limit", host, "-e", "sendmail_become=false"
+    )
+    result = data["hosts"][host]
+    assert result["status"] == "unknown" and "not root" in result["checks"]["queue"]["reason"], result
+
+
 def test_read_only_groups_count_the_queue_without_root(lab, fleet):
     """docs/security.md's alternative: the user opsro is in adm (mail log) and smmsp (queues), no sudo."""
     f = fleet
@@ -231,7 +243,7 @@ def test_crash_capture_and_trace_over_ssh(lab, fleet):
     lab.playbook("playbooks/crash_capture.yml", *common, "-e", "crash_capture_fetch=true")
     capture = json.loads((report_dir / "crash_capture.json").read_text())["hosts"][host]
     assert capture["status"] == "ok", capture["reasons"]
-    fetched = [p for p in (report_dir / "crash" / host).rglob("*")]
+    fetched = list((report_dir / "crash" / host).rglob("*"))
     assert any(p.name.startswith("core") for p in fetched)
     for path in [report_dir / "crash", report_dir / "crash" / host, *fetched]:
         mode = stat.S_IMODE(path.stat().st_mode)
