@@ -317,8 +317,10 @@ def collect_queue(
             "status": "ok",
             "evidence": ["no queue directory configured"],
         }
+    if not not_run and not is_root():
+        not_run = NOT_ROOT_COMMANDS  # mailq as another user logs SYSERRs as that user
     denied = [problem for problem in (access_problem(d, directory=True) for d in dirs) if problem]
-    if len(denied) == len(dirs) and (not_run or not is_root()):
+    if len(denied) == len(dirs) and not_run:
         # nothing can be listed, and mailq may not run (it logs as a user without access)
         return dict(_not_counted(name, dirs[0], denied[0]), access=denied[0])
     try:

@@ -171,3 +171,12 @@ def test_not_installed(tmp_path):
     got = _collect.host_status(params, False, Recorder({}))
     assert got["checks"]["mta"]["reason"].startswith("sendmail is not installed (no ")
     assert got["checks"]["config"]["status"] == "critical"
+
+
+def test_not_root_a_missing_queue_is_not_counted_with_mailq(tmp_path, monkeypatch):
+    """sendmail_queue's summary takes this path too: as another user mailq would log, so it does not run."""
+    monkeypatch.setattr(_collect, "is_root", lambda: False)
+    got = _collect.collect_queue(
+        "mta", [str(tmp_path / "gone")], 0.0, Recorder({}), "/usr/sbin/sendmail", THRESHOLDS, 30
+    )
+    assert got["status"] == "unknown" and "does not exist" in got["evidence"][0] and "not root" in got["evidence"][0]
