@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 N ?= 5
+CONNECTION ?= docker
 COLLECTION_LINK := .collections/ansible_collections/opsiface/sendmail
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -17,7 +18,7 @@ help:
 	@echo "make demo        set up everything on a fresh Debian machine and run the main job on a 3-host lab"
 	@echo "make test        the whole test suite (lint, unit, integration, molecule) against lab hosts"
 	@echo "make venv        build .venv from requirements.txt (fast when already done)"
-	@echo "make lab-up N=5  start N lab hosts mx01..mxNN, write lab/inventory.ini"
+	@echo "make lab-up N=5  start N lab hosts mx01..mxNN, write lab/inventory.ini (CONNECTION=ssh: over SSH with sudo)"
 	@echo "make lab-down    remove the lab hosts"
 	@echo "make build       build the collection tarball"
 
@@ -42,7 +43,7 @@ lab-image: docker
 	$(PYTHON) lab/lab.py build
 
 lab-up: lab-image venv
-	$(PYTHON) lab/lab.py up --count $(N)
+	$(PYTHON) lab/lab.py up --count $(N) --connection $(CONNECTION)
 
 lab-down:
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(PYTHON) lab/lab.py down; fi

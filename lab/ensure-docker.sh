@@ -12,6 +12,8 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 # Headless Chromium renders the HTML fleet report in the tests.
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+# The SSH client and ssh-keygen: lab hosts reached over SSH (lab.py up --connection ssh).
+command -v ssh-keygen >/dev/null 2>&1 || need_pkgs+=(openssh-client)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     say "installing ${need_pkgs[*]} from Debian's packages"
     export DEBIAN_FRONTEND=noninteractive

@@ -4,6 +4,8 @@
     lab.py build              build the image (debootstrap + docker import), once
     lab.py up --count N       start hosts mx01..mxNN and write the inventory
     lab.py up ... --python 3.9    ... whose modules run with the controller's pyenv Python 3.9
+    lab.py up --count N --connection ssh
+                              the same hosts reached over SSH as a sudo user (see below)
     lab.py down               remove the hosts
     lab.py status             list the hosts
     lab.py fault HOST KIND    put a host into a known fault (see `fault --help`)
@@ -16,6 +18,13 @@ connection) and, for SMTP from the controller, through port 25 published on
 127.0.0.1 only. Remote mail is routed to a refusing smart host on the
 container's own loopback, and the resolver points at 127.0.0.1: deferred mail
 stays deferred and nothing leaves the host.
+
+With --connection ssh, new hosts also run sshd, published on 127.0.0.1 only,
+and the inventory reaches them as `ops` (key login, sudo without a password)
+with become left to the playbooks; the key is lab/.state/PREFIX/id_ed25519
+(0600). `opspw` needs a password for sudo (--ssh-user opspw) and `opsro` has no
+sudo but reads the mail log and queues through its groups (adm, smmsp).
+--variant postfix starts hosts whose MTA is Postfix instead of sendmail.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +48,9 @@ LABEL = "opsiface.lab"
 SUITE = "bookworm"
 PACKAGES = ["python3", "sendmail", "rsyslog", "procps", "iproute2", "tini"]
 DEFAULT_INVENTORY = LAB_DIR / "inventory.ini"
+# Users made in the image (customize.sh) for hosts reached over SSH: ops sudo without a password,
+# opspw sudo with one, opsro no sudo but in the groups adm (mail log) and smmsp (queues).
+SSH_USERS = ("ops", "opspw", "opsro")  # opspw's sudo password: lab-sudo-password
 
 
 def say(msg: str) -> None:
@@ -196,7 +209,7 @@ def wait_ready(names: list[str], timeout: float = 60.0) -> None:
         for name in list(pending):
             probe = run(["docker", "exec", name, "python3", "-c", READY_PROBE], check=False)
             maillog = run(["docker", "exec", name, "test", "-s", "/var/log/mail.log"], check=False)
-            if probe.returncode == 0 and maillog.returncode == 0:
+            if probe.returncode == 0 and maillog.returncode == 0 and ssh_ready(name):
                 pending.remove(name)
         if pending:
             time.sleep(0.5)
@@ -205,12 +218,22 @@ def wait_ready(names: list[str], timeout: float = 60.0) -> None:
 
 
 def up(
-    count: int, prefix: str, inventory: Path, tmpfs: list[str] | None = None, pythons: list[str] | None = None
+    count: int,
+    prefix: str,
+    inventory: Path,
+    tmpfs: list[str] | None = None,
+    connection: str = "docker",
+    variant: str = "sendmail",
+    ssh_user: str = SSH_USERS[0],
+    pythons: list[str] | None = None,
 ) -> list[str]:
-    tag = build()
+    """Start the hosts of *prefix* up to *count*; *connection*, *variant*, *ssh_user* apply to new ones,
+    *pythons* (target Pythons) to new ones in turn."""
+    tag = variant_image(build(), variant, prefix)
     names = host_names(prefix, count)
     interpreters = target_pythons(pythons or [])
-    started: dict[str, str] = {}
+    started = []
+    mounted: dict[str, str] = {}
     for name in names:
         state = container_state(name)
         if state == "running":
@@ -219,10 +242,15 @@ def up(
         if state is not None:
             say(f"{name} exists ({state}); starting it")
             run(["docker", "start", name])
+            started.append(name)
             continue
-        python = interpreters[len(started) % len(interpreters)] if interpreters else None
-        started[name] = python or "/usr/bin/python3"
-        say(f"starting {name} ({name}.lab.test)" + (f", modules run with {python}" if python else ""))
+        python = interpreters[len(mounted) % len(interpreters)] if interpreters else None
+        if python:
+            mounted[name] = python
+        say(
+            f"starting {name} ({name}.lab.test{', ' + variant if variant != 'sendmail' else ''}, {connection})"
+            + (f", modules run with {python}" if python else "")
+        )
         run(
             [
                 "docker",
@@ -236,6 +264,9 @@ def up(
                 LABEL,
                 "--label",
                 f"{LABEL}.prefix={prefix}",
+                "--label",
+                f"{LABEL}.variant={variant}",
+                *ssh_run_args(connection, ssh_user),
                 "--cap-add",
                 "SYS_PTRACE",
                 "--dns",
@@ -255,24 +286,30 @@ def up(
                 tag,
             ]
         )
-    wait_ready(names)
-    check_pythons({name: python for name, python in started.items() if python != "/usr/bin/python3"})
+        started.append(name)
+    if connection == "ssh":
+        install_ssh_keys([n for n in started if ssh_port(n)], ssh_key(prefix))
+    wait_ready(started)  # the hosts already running are as their tests left them (a fault may be deliberate)
+    check_pythons(mounted)
     write_inventory(prefix, inventory)
     say(f"{len(names)} host(s) up; inventory: {inventory}")
     return names
 
 
 def write_inventory(prefix: str, inventory: Path) -> None:
-    names = sorted(c["Names"] for c in lab_containers(prefix) if c["State"] == "running")
+    running = sorted((c for c in lab_containers(prefix) if c["State"] == "running"), key=lambda c: c["Names"])
+    docker_hosts = [c["Names"] for c in running if container_labels(c).get(f"{LABEL}.connection") != "ssh"]
+    ssh_hosts = [c for c in running if container_labels(c).get(f"{LABEL}.connection") == "ssh"]
     lines = [
-        "# Written by lab/lab.py: the lab's sendmail hosts, reached with docker exec.",
+        "# Written by lab/lab.py: the lab's sendmail hosts, reached with docker exec",
+        "# (group sendmail) or over SSH (group sendmail_ssh, a child of sendmail).",
         "# lab_smtp_port: port 25 of the host, published on the controller's 127.0.0.1.",
         "[sendmail]",
     ]
-    pythons = {c["Names"]: python_of(c) for c in lab_containers(prefix)}
-    for name in names:
-        python = f" ansible_python_interpreter={pythons[name]}" if pythons.get(name) else ""
-        lines.append(f"{name} ansible_host={name} lab_smtp_port={smtp_port(name)}{python}")
+    for name in docker_hosts:
+        python = python_of(next(c for c in running if c["Names"] == name))
+        python_var = f" ansible_python_interpreter={python}" if python else ""
+        lines.append(f"{name} ansible_host={name} lab_smtp_port={smtp_port(name)}{python_var}")
     lines += [
         "",
         "[sendmail:vars]",
@@ -280,8 +317,184 @@ def write_inventory(prefix: str, inventory: Path) -> None:
         "ansible_python_interpreter=/usr/bin/python3",
         "",
     ]
+    if ssh_hosts:
+        lines += ssh_inventory_lines(prefix, ssh_hosts)
     inventory.parent.mkdir(parents=True, exist_ok=True)
     inventory.write_text("\n".join(lines))
+
+
+def container_labels(container: dict) -> dict[str, str]:
+    """The labels of a `docker ps --format '{{json .}}'` entry (one "k=v,k=v" string there)."""
+    labels = {}
+    for item in (container.get("Labels") or "").split(","):
+        if item:
+            key, _sep, value = item.partition("=")
+            labels[key] = value
+    return labels
+
+
+# --------------------------------------------------------------------- SSH
+
+
+def state_dir(prefix: str) -> Path:
+    """lab/.state/PREFIX, 0700: what the lab keeps for a prefix (the SSH key)."""
+    path = LAB_DIR / ".state" / prefix
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def ssh_key(prefix: str) -> Path:
+    """The prefix's SSH key (ed25519, 0600), made once."""
+    key = state_dir(prefix) / "id_ed25519"
+    if not key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"opsiface-lab-{prefix}", "-f", str(key)])
+    os.chmod(key, 0o600)
+    return key
+
+
+def ssh_run_args(connection: str, ssh_user: str) -> list[str]:
+    """docker run arguments of a host reached over SSH: sshd on, port 22 published on 127.0.0.1."""
+    if connection != "ssh":
+        return ["--label", f"{LABEL}.connection=docker"]
+    if ssh_user not in SSH_USERS:
+        raise SystemExit(f"lab: --ssh-user must be one of {', '.join(SSH_USERS)}, not {ssh_user!r}")
+    return [
+        "--label",
+        f"{LABEL}.connection=ssh",
+        "--label",
+        f"{LABEL}.ssh_user={ssh_user}",
+        "-e",
+        "LAB_SSHD=1",
+        "-p",
+        "127.0.0.1::22",
+    ]
+
+
+AUTHORIZE_SCRIPT = r"""
+set -e
+for user in "$@"; do
+  home=$(getent passwd "$user" | cut -d: -f6)
+  install -d -m 0700 -o "$user" -g "$user" "$home/.ssh"
+  cat /tmp/lab-key.pub > "$home/.ssh/authorized_keys"
+  chown "$user:$user" "$home/.ssh/authorized_keys"
+  chmod 0600 "$home/.ssh/authorized_keys"
+done
+rm -f /tmp/lab-key.pub
+"""
+
+
+def install_ssh_keys(names: list[str], key: Path) -> None:
+    """The prefix's public key as every lab user's authorized key on *names*."""
+    pub = key.with_suffix(".pub").read_text()
+    for name in names:
+        dexec(name, "sh", "-c", "cat > /tmp/lab-key.pub", stdin=pub)
+        dexec(name, "sh", "-c", AUTHORIZE_SCRIPT, "-", *SSH_USERS)
+
+
+def ssh_port(name: str) -> int | None:
+    proc = run(["docker", "port", name, "22/tcp"], check=False)
+    out = proc.stdout.split()
+    return int(out[0].rsplit(":", 1)[1]) if proc.returncode == 0 and out else None
+
+
+def ssh_ready(name: str) -> bool:
+    """True for a docker-connection host, or when sshd answers with its banner on the published port."""
+    port = ssh_port(name)
+    if port is None:
+        return True
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.settimeout(5)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def ssh_inventory_lines(prefix: str, containers: list[dict]) -> list[str]:
+    key = ssh_key(prefix)
+    lines = [
+        "# Reached over SSH as the user each host was started with (lab.py up --ssh-user, default ops);",
+        "# the playbooks become root with sudo themselves.",
+        "[sendmail_ssh]",
+    ]
+    for c in containers:
+        name = c["Names"]
+        user = container_labels(c).get(f"{LABEL}.ssh_user") or SSH_USERS[0]
+        python = python_of(c)
+        lines.append(
+            f"{name} ansible_host=127.0.0.1 ansible_port={ssh_port(name)} ansible_user={user} "
+            f"lab_smtp_port={smtp_port(name)}" + (f" ansible_python_interpreter={python}" if python else "")
+        )
+    lines += [
+        "",
+        "[sendmail:children]",
+        "sendmail_ssh",
+        "",
+        "[sendmail_ssh:vars]",
+        "ansible_connection=ssh",
+        f"ansible_ssh_private_key_file={key}",
+        # the hosts' keys are made at boot and their ports change when they are recreated
+        "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'",
+        "",
+    ]
+    return lines
+
+
+# --------------------------------------------------------------------- variants
+# Postfix instead of sendmail: a second image made from the first by installing the Postfix
+# packages customize.sh downloaded (offline: installing Postfix removes sendmail's packages).
+POSTFIX_SCRIPT = r"""
+set -e
+export DEBIAN_FRONTEND=noninteractive
+printf '#!/bin/sh
+exit 101
+' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+echo 'postfix postfix/main_mailer_type select Internet Site' | debconf-set-selections
+echo 'postfix postfix/mailname string lab.test' | debconf-set-selections
+apt-get install -y -q --no-install-recommends /var/cache/lab-debs/postfix/*.deb >/dev/null
+rm -f /usr/sbin/policy-rc.d
+# the host's own name at boot (not the build container's); remote mail deferred as on the sendmail hosts
+postconf -X myhostname
+postconf -e 'mydestination = $myhostname, localhost' 'relayhost = [127.0.0.2]:2526' 'inet_interfaces = all'
+! test -e /usr/sbin/sendmail-mta
+"""
+
+
+def variant_image(tag: str, variant: str, prefix: str) -> str:
+    """The image of *variant* (sendmail: *tag* itself), made from *tag* once and kept."""
+    if variant == "sendmail":
+        return tag
+    if variant != "postfix":
+        raise SystemExit(f"lab: unknown variant {variant!r} (sendmail, postfix)")
+    derived = f"{tag}-postfix"
+    if image_exists(derived):
+        return derived
+    builder = f"{prefix}-build-postfix"
+    say(f"making {derived}: Postfix installed from the image's package cache (offline)")
+    run(["docker", "rm", "-f", builder], check=False)
+    labels = ["--label", LABEL, "--label", f"{LABEL}.prefix={prefix}"]
+    proc = run(
+        ["docker", "run", "--name", builder, *labels, "--network", "none", tag, "sh", "-c", POSTFIX_SCRIPT], check=False
+    )
+    try:
+        if proc.returncode != 0:
+            raise SystemExit(f"lab: installing Postfix failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
+        run(
+            [
+                "docker",
+                "commit",
+                "--change",
+                'CMD ["/usr/bin/tini", "--", "/usr/local/sbin/lab-init"]',
+                "--change",
+                f"LABEL {LABEL}.image={derived}",
+                builder,
+                derived,
+            ]
+        )
+    finally:
+        run(["docker", "rm", "-f", builder], check=False)
+    return derived
 
 
 def down(prefix: str | None, inventory: Path) -> None:
@@ -461,6 +674,9 @@ def fault(host: str, kind: str, args: argparse.Namespace) -> None:
         dexec(host, "sh", "-c", DUMPABLE_SCRIPT)
         wait_ready([host])
         say(f"{host}: the MTA daemon now runs from a copy of sendmail without the set-gid bit (dumpable on abort)")
+    elif kind == "no-sendmail":
+        dexec(host, "sh", "-c", NO_SENDMAIL_SCRIPT)
+        say(f"{host}: sendmail's packages removed: no /usr/sbin/sendmail, no sendmail.cf, no daemon")
     elif kind == "heal":
         heal(host)
     else:  # argparse keeps us from getting here
@@ -477,6 +693,18 @@ cp -p /usr/libexec/sendmail/sendmail /usr/libexec/sendmail/sendmail-mta-dumpable
 chmod 0755 /usr/libexec/sendmail/sendmail-mta-dumpable
 ln -sfn /usr/libexec/sendmail/sendmail-mta-dumpable /etc/alternatives/sendmail-mta
 /etc/init.d/sendmail start >/dev/null 2>&1
+"""
+
+# A host where sendmail is not installed: its packages purged (offline: removing needs no mirror).
+# sendmail-base stays, because its removal script cannot remove the queue directories, which are
+# volumes in the lab; the configuration it generated goes.
+NO_SENDMAIL_SCRIPT = r"""
+set -e
+export DEBIAN_FRONTEND=noninteractive
+/etc/init.d/sendmail stop >/dev/null 2>&1 || true
+apt-get -y -q purge sendmail sendmail-bin sensible-mda bsd-mailx >/dev/null 2>&1
+rm -f /etc/mail/sendmail.cf /etc/mail/submit.cf
+! test -e /usr/sbin/sendmail
 """
 
 HEAL_SCRIPT = r"""
@@ -517,6 +745,16 @@ def main(argv: list[str] | None = None) -> int:
         "--tmpfs", action="append", default=[], help="docker --tmpfs PATH[:OPTIONS] for every new host (repeatable)"
     )
     p_up.add_argument(
+        "--connection",
+        choices=["docker", "ssh"],
+        default="docker",
+        help="how the inventory reaches new hosts: docker exec, or SSH as --ssh-user with sudo (sshd on 127.0.0.1)",
+    )
+    p_up.add_argument("--ssh-user", choices=SSH_USERS, default=SSH_USERS[0], help="SSH user of new hosts (ops)")
+    p_up.add_argument(
+        "--variant", choices=["sendmail", "postfix"], default="sendmail", help="the MTA of new hosts (sendmail)"
+    )
+    p_up.add_argument(
         "--python",
         action="append",
         default=[],
@@ -540,7 +778,8 @@ def main(argv: list[str] | None = None) -> int:
             "leaves a core. slow-smarthost: a smart host on 127.0.0.2:2526 that accepts mail for slow.example after "
             "--delay seconds per message (and while /var/lib/lab-smarthost/hold exists) and lists each delivery "
             "in /var/lib/lab-smarthost/deliveries. "
-            "heal: undo all of these (the backlog stays)."
+            "no-sendmail: purge sendmail's packages and its cf (cannot be healed: make a new host). "
+            "heal: undo all but the backlog and no-sendmail."
         ),
     )
     p_fault.add_argument("host")
@@ -556,6 +795,7 @@ def main(argv: list[str] | None = None) -> int:
             "syslog-missing",
             "broken-cf",
             "dumpable",
+            "no-sendmail",
             "heal",
         ],
     )
@@ -576,7 +816,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "tag":
         print(image_tag())
     elif args.cmd == "up":
-        up(args.count, args.prefix, args.inventory, args.tmpfs, args.python)
+        up(
+            args.count,
+            args.prefix,
+            args.inventory,
+            args.tmpfs,
+            args.connection,
+            args.variant,
+            args.ssh_user,
+            args.python,
+        )
     elif args.cmd == "down":
         down(args.prefix, args.inventory)
     elif args.cmd == "down-all":

@@ -5,10 +5,50 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 
-# Tools the runbook's Verify/Request, Trace/Debug and Crash Dump steps use.
-apt-get install -y -q --no-install-recommends gdb strace bsd-mailx >/dev/null
+# No service may start inside the build chroot (sshd would bind the build machine's port 22).
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+chmod 0755 /usr/sbin/policy-rc.d
+
+# Tools the runbook's Verify/Request, Trace/Debug and Crash Dump steps use; sshd and
+# sudo for hosts reached over SSH (lab.py up --connection ssh starts sshd).
+apt-get install -y -q --no-install-recommends gdb strace bsd-mailx openssh-server sudo >/dev/null
+apt-get clean  # (debootstrap leaves its own packages in the archive cache)
+
+# Postfix's packages, downloaded but not installed: `lab.py up --variant postfix` makes a
+# second image from this one by installing them offline (installing Postfix removes
+# sendmail: the MTA slot is exclusive), so no test needs the network.
+apt-get install -y -q --no-install-recommends --download-only postfix >/dev/null
+mkdir -p /var/cache/lab-debs/postfix
+mv /var/cache/apt/archives/*.deb /var/cache/lab-debs/postfix/
 apt-get clean
 rm -rf /var/lib/apt/lists/*
+rm -f /usr/sbin/policy-rc.d
+
+# SSH: host keys are made per host at boot (lab-init), key login only.
+rm -f /etc/ssh/ssh_host_*
+cat > /etc/ssh/sshd_config.d/lab.conf <<'SSHD'
+# lab: one ed25519 host key made at boot; keys only; no DNS lookups of clients
+HostKey /etc/ssh/ssh_host_ed25519_key
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+SSHD
+
+# Users of hosts reached over SSH (their authorized key is installed by lab.py up):
+#   ops:   sudo without a password (the usual automation account);
+#   opspw: sudo that asks for a password (lab-sudo-password);
+#   opsro: no sudo, in the groups that may read the mail log (adm) and the queues
+#          (smmsp): the read-only health check of docs/security.md.
+useradd -m -s /bin/bash ops
+useradd -m -s /bin/bash opspw
+useradd -m -s /bin/bash -G adm,smmsp opsro
+echo 'opspw:lab-sudo-password' | chpasswd
+cat > /etc/sudoers.d/lab <<'SUDO'
+ops ALL=(ALL:ALL) NOPASSWD: ALL
+opspw ALL=(ALL:ALL) ALL
+SUDO
+chmod 0440 /etc/sudoers.d/lab
+visudo -c >/dev/null
 
 # rsyslog: a container has no kernel log to read.
 sed -i 's/^module(load="imklog")/#&/' /etc/rsyslog.conf

@@ -79,3 +79,18 @@ def test_python_of_reads_the_label_from_docker_ps():
     assert lab.python_of({"Labels": labels}) == "/root/.pyenv/versions/3.8.18/bin/python3.8"
     assert lab.python_of({"Labels": "opsiface.lab=,opsiface.lab.prefix=it"}) is None
     assert lab.python_of({}) is None
+
+
+def test_container_labels_from_docker_ps_json():
+    entry = {"Labels": "opsiface.lab=,opsiface.lab.prefix=hc,opsiface.lab.connection=ssh,opsiface.lab.ssh_user=opspw"}
+    labels = lab.container_labels(entry)
+    assert labels["opsiface.lab.connection"] == "ssh" and labels["opsiface.lab.ssh_user"] == "opspw"
+    assert lab.container_labels({}) == {}
+
+
+def test_ssh_run_args_publish_port_22_on_loopback_only():
+    args = lab.ssh_run_args("ssh", "ops")
+    assert args[args.index("-p") + 1] == "127.0.0.1::22" and "LAB_SSHD=1" in args
+    assert "-p" not in lab.ssh_run_args("docker", "ops")
+    with pytest.raises(SystemExit):
+        lab.ssh_run_args("ssh", "root")

@@ -13,6 +13,9 @@ def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str
         status = {}
     if status.get("unreachable"):
         return _report.unreachable_result(str(status.get("msg") or "unreachable"))
+    cause = _report.access_failure(str(status.get("msg") or "")) if status.get("failed") else None
+    if cause and not status.get("checks"):
+        return _report.access_result(cause, str(status.get("msg")), escalate_on)
     if status.get("failed") and not status.get("checks") and _report.never_ran(status):
         detail = str(status.get("module_stderr") or status.get("msg") or "").strip()
         return _report.unreachable_result(f"the check could not run on the host: {detail[:500]}")

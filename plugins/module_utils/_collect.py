@@ -9,20 +9,103 @@ never raises for anything the host can throw at it.
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import os
 import platform
+import pwd
+import stat
+import sys
+import time
 
-from . import _config, _process, _queue, _syslog, _verdict
+from . import _config, _mta, _platform, _process, _queue, _smtp, _syslog, _verdict
 from ._mailq import parse_mailq
 from ._platform import Layout
-from ._runner import Runner
+from ._runner import Runner, SubprocessRunner
 from ._text import clean
 
 
 def read_file(path: str, limit: int = 4 * 1024 * 1024) -> tuple[bytes | None, str | None]:
     data, _size, problem = _queue.read_regular(path, limit)
     return data, problem
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+# Why the health check runs no sendmail command as a user other than root.
+NOT_ROOT_COMMANDS = (
+    "not root: sendmail -bC and mailq run only as root (as another user sendmail writes its complaints, "
+    "and privilege warnings for -C or -oQ, into the mail log as that user); " + _verdict.BECOME_FIX
+)
+
+
+def _owner(st: os.stat_result) -> str:
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return f"{user}:{group}"
+
+
+def access_problem(path: str, directory: bool = False) -> str | None:
+    """Why this user cannot read *path* (list it, for a *directory*), naming its mode, owner and the
+    fix; None when it can, or when the path is not there (that is another check's finding)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    wanted = os.R_OK | os.X_OK if directory else os.R_OK
+    if os.access(path, wanted):
+        return None
+    mode = f"{stat.S_IMODE(st.st_mode):04o}"
+    owner = _owner(st)
+    group = owner.split(":", 1)[1]
+    what = f"cannot {'list' if directory else 'read'} {path} ({mode} {owner})"
+    if is_root():
+        return f"{what} even as root (a file system that maps root to nobody?)"
+    return (
+        f"{what}: not root, and not in group {group}; run with become (root), "
+        f"or add the user to group {group} if the mode lets the group read it (docs/security.md)"
+    )
+
+
+def collect_mta(sendmail: str, config_path: str, proc_root: str = "/proc") -> dict:
+    """Which MTA the host runs (see _mta), read without running any of its commands."""
+    exists = os.path.lexists(sendmail)
+    real = os.path.realpath(sendmail) if exists else None
+    binary_exists = bool(real) and os.path.isfile(real)
+    data = None
+    if binary_exists:
+        data, _problem = read_file(real, 16 * 1024 * 1024)
+    binary = _mta.binary_mta(real or sendmail, data) if binary_exists else None
+    return _mta.identity(
+        sendmail, binary_exists, real, binary, config_path, os.path.lexists(config_path), mta_daemons(proc_root)
+    )
+
+
+def mta_daemons(proc_root: str = "/proc") -> list[dict]:
+    """The lowest-numbered process of each MTA found in /proc (its master or listener), with a count."""
+    found: dict[str, dict] = {}
+    if not os.path.isdir(proc_root) or platform.system() != "Linux":
+        return []
+    for name in os.listdir(proc_root):
+        if not name.isdigit():
+            continue
+        args = _process.read_proc_comm_args(proc_root, int(name))
+        mta = _mta.process_mta(args)
+        if mta is None:
+            continue
+        entry = found.setdefault(mta, {"mta": mta, "pid": int(name), "args": clean(args, 200), "processes": 0})
+        entry["processes"] += 1
+        if int(name) < entry["pid"]:
+            entry.update(pid=int(name), args=clean(args, 200))
+    return [found[k] for k in sorted(found)]
 
 
 def config_paths(config_path: str, submit_path: str, layout: Layout) -> dict:
@@ -68,6 +151,8 @@ def collect_daemon(pidfile: str, now: float, runner: Runner, proc_root: str = "/
         source = "ps"
     report = _process.find_daemon(procs, pid, command, pid_problem, pidfile).to_dict()
     report["source"] = source
+    if data is None and problem != "vanished":
+        report["pidfile_access"] = access_problem(pidfile)
     problem = report.get("pidfile_problem") or ""
     if pid is not None and problem.startswith("stale") and os.path.isdir(os.path.join(proc_root, str(pid))):
         # the PidFile's PID runs, but is no sendmail process at all (PID reuse after a crash)
@@ -88,7 +173,15 @@ def collect_listening(ports: list[int], daemon_pid: int | None, proc_root: str =
     }
 
 
-def collect_config(config_path: str, sendmail: str, runner: Runner, timeout: float, check: bool = True) -> dict:
+def collect_config(
+    config_path: str, sendmail: str, runner: Runner, timeout: float, check: bool = True, not_run: str | None = None
+) -> dict:
+    """The cf file, sendmail's identity (-d0.1) and the -bC verdict.
+
+    *not_run*: why no sendmail command may run here (not root, or the binary is another MTA's);
+    the file is still read, and the check says why it was not done. As root, sendmail runs with
+    LogLevel 0, so that checking a broken cf leaves no SYSERR in the mail log.
+    """
     result: dict = {"path": config_path, "exists": os.path.lexists(config_path)}
     if result["exists"]:
         data, problem = read_file(config_path, 16 * 1024 * 1024)
@@ -98,9 +191,15 @@ def collect_config(config_path: str, sendmail: str, runner: Runner, timeout: flo
             result.update(mtime=int(st.st_mtime), size=st.st_size, sha256=hashlib.sha256(data).hexdigest())
         else:
             result["problem"] = problem
+            result["access"] = access_problem(config_path)
+    if not_run:
+        result.update(identity=None, version=None, hostname=None)
+        result["check"] = {"ok": None, "skipped": not_run, "access": not_run}
+        return result
     # One process when it can: `-d0.1 -bC` prints the identity and then checks the cf (8.16+).
     mode = "-bC" if check else "-bt"
-    ident = runner.run([sendmail, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
+    quiet = ["-OLogLevel=0"]
+    ident = runner.run([sendmail, *quiet, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
     if ident.missing:
         result["identity"] = None
         result["check"] = {"ok": None, "skipped": f"{sendmail} not found"}
@@ -109,7 +208,7 @@ def collect_config(config_path: str, sendmail: str, runner: Runner, timeout: flo
     if check and not (identity.version and _supports_bc(identity.version)):
         # Older sendmail has no -bC: read the cf in address test mode; any 'line N:' complaint is an error.
         mode = "-bt"
-        ident = runner.run([sendmail, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
+        ident = runner.run([sendmail, *quiet, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
         identity = _config.parse_d01(ident.stdout, ident.stderr)
     result["identity"] = identity.to_dict()
     result["version"] = identity.version
@@ -162,7 +261,13 @@ def collect_syslog(
     use_journal: bool = True,
     max_bytes: int = 512 * 1024 * 1024,
 ) -> dict:
-    result = _scan_syslog(paths, since_minutes, max_lines, now, runner, use_journal, max_bytes)
+    existing = [p for p in paths if os.path.lexists(p)]
+    problem = access_problem(existing[0]) if existing else None
+    if problem:  # not read at all: a partial scan would look like a quiet log
+        result = _syslog.SyslogScan(problems=[problem]).to_dict()
+        result["access"] = problem
+    else:
+        result = _scan_syslog(paths, since_minutes, max_lines, now, runner, use_journal, max_bytes)
     result["daemon"] = syslog_daemon()
     return result
 
@@ -202,10 +307,12 @@ def collect_queue(
     timeout: float,
     cache: dict | None = None,
     min_free_blocks: int = 100,
+    not_run: str | None = None,
 ) -> dict:
-    """Summary of one queue from its directories; from ``mailq`` output if they cannot be listed.
+    """Summary of one queue from its directories; from ``mailq`` output if root cannot list them.
 
     *cache*: {"dir": path, "max_entries": n, "write": bool} to reuse an earlier scan's records.
+    *not_run*: why mailq may not run here. A queue that cannot be counted is ``unknown``, never empty.
     """
     if not dirs:
         return {
@@ -216,6 +323,12 @@ def collect_queue(
             "status": "ok",
             "evidence": ["no queue directory configured"],
         }
+    if not not_run and not is_root():
+        not_run = NOT_ROOT_COMMANDS  # mailq as another user logs SYSERRs as that user
+    denied = [problem for problem in (access_problem(d, directory=True) for d in dirs) if problem]
+    if len(denied) == len(dirs) and not_run:
+        # nothing can be listed, and mailq may not run (it logs as a user without access)
+        return dict(_not_counted(name, dirs[0], denied[0]), access=denied[0])
     try:
         cache = cache or {}
         summary = _queue.scan_queue(
@@ -227,8 +340,23 @@ def collect_queue(
         ).to_dict()
         summary["source"] = "directory"
     except _queue.QueueError as exc:
-        summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc))
-    verdict, status, evidence = _queue.queue_verdict(summary, **thresholds)
+        if not_run:
+            return _not_counted(name, dirs[0], f"{clean(str(exc), 400)}; mailq not run: {not_run}")
+        summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc), now)
+    if summary.get("failed"):
+        verdict, status, evidence = "unknown", "unknown", [summary["error"]]
+    else:
+        verdict, status, evidence = _queue.queue_verdict(summary, **thresholds)
+    unreadable = (summary.get("anomalies") or {}).get("unreadable", 0)
+    if unreadable and not is_root():
+        status = _verdict.worst([status, "unknown"])
+        evidence.insert(0, f"{unreadable} queue file(s) cannot be read: not root; {_verdict.BECOME_FIX}")
+    if denied and not is_root() and summary.get("source") == "directory":
+        status = _verdict.worst([status, "unknown"])
+        evidence.insert(0, f"counted only in part: {denied[0]}")
+    if summary.get("source") == "mailq" and summary.get("count") and summary.get("oldest_age_seconds") is None:
+        status = _verdict.worst([status, "unknown"])
+        evidence.insert(0, "the age of the queued messages is not known (mailq's dates could not be read)")
     try:
         fs = os.statvfs(dirs[0])
         space_status, space_evidence = _queue.space_verdict(fs.f_bavail, fs.f_blocks, fs.f_frsize, min_free_blocks)
@@ -246,6 +374,19 @@ def collect_queue(
     return summary
 
 
+def _not_counted(name: str, path: str, why: str) -> dict:
+    """A queue that could not be counted: unknown, never empty."""
+    return {
+        "name": name,
+        "present": True,
+        "path": path,
+        "count": None,
+        "verdict": "unknown",
+        "status": "unknown",
+        "evidence": [f"not counted: {why}"],
+    }
+
+
 def collect_queues(
     names: list[str],
     paths: dict,
@@ -255,6 +396,7 @@ def collect_queues(
     thresholds: dict,
     timeout: float,
     cache: dict | None = None,
+    not_run: str | None = None,
 ) -> tuple[dict, dict]:
     """Summaries of the named queues ("mta", "msp") and the queue area's check."""
     queues = {
@@ -268,24 +410,29 @@ def collect_queues(
             timeout,
             cache,
             paths.get("min_free_blocks", 100),
+            not_run,
         )
         for n in names
     }
     statuses = [q["status"] for q in queues.values()]
+    # the worst first: the reason a queue is not ok must not hide behind an ok one
+    ordered = sorted(queues.items(), key=lambda kv: -_verdict.ORDER.get(kv[1]["status"], 2))
     reason = "; ".join(
         f"{n.upper()} queue {q['verdict']}" + "".join(f": {e}" for e in q["evidence"][:1])
-        for n, q in queues.items()
+        for n, q in ordered
         if q.get("present")
     )
     return queues, {"status": _verdict.worst(statuses), "reason": reason or "no queue configured"}
 
 
-def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: float, why: str) -> dict:
-    res = runner.run([sendmail, "-bp", f"-oQ{dirs[0]}"], timeout=timeout)
+def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: float, why: str, now: float) -> dict:
+    """Count a queue root cannot list (an NFS root squash) with mailq; ``failed`` when mailq did not list it."""
+    res = runner.run([sendmail, "-OLogLevel=0", "-bp", f"-oQ{dirs[0]}"], timeout=timeout)
     parsed = parse_mailq(res.stdout)
     count = sum(s.count for s in parsed.sections)
     by_domain: dict[str, int] = {}
     by_reason: dict[str, int] = {}
+    ages = []
     for section in parsed.sections:
         for entry in section.entries:
             for rcpt in entry.recipients:
@@ -293,14 +440,25 @@ def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: flo
                 by_domain[dom] = by_domain.get(dom, 0) + 1
             key = _queue.reason_class(entry.reason)
             by_reason[key] = by_reason.get(key, 0) + 1
+            age = mailq_age(entry.queued, now)
+            if age is not None:
+                ages.append(age)
+    failed = res.rc != 0 or not parsed.sections
+    printed = sum(len(s.entries) for s in parsed.sections)
     return {
         "path": dirs[0],
         "source": "mailq",
         "readable": False,
-        "error": clean(f"{why}; counted from mailq (rc {res.rc})"),
-        "count": count,
+        "failed": failed,
+        "error": clean(
+            f"{why}; mailq failed (rc {res.rc}): {res.stderr.decode('utf-8', 'replace').strip() or 'no listing'}"
+            if failed
+            else f"{why}; counted from mailq"
+        ),
+        "count": None if failed else count,
         "size_bytes": sum(e.size for s in parsed.sections for e in s.entries),
-        "oldest_age_seconds": None,
+        # the oldest is known only when every message was printed with a date that could be read
+        "oldest_age_seconds": max(ages) if ages and len(ages) == count == printed else None,
         "max_attempts": 0,
         "by_domain": by_domain,
         "by_reason": by_reason,
@@ -308,3 +466,109 @@ def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: flo
         "anomalies": {},
         "anomaly_examples": [],
     }
+
+
+def mailq_age(queued: str, now: float) -> int | None:
+    """Seconds since mailq's date (``Tue Dec  1 15:38``: local time, no year: the latest such date not after now)."""
+    parts = (queued or "").split()
+    if len(parts) != 4:
+        return None
+    this_year = time.localtime(now).tm_year
+    for year in (this_year, this_year - 1):
+        try:
+            stamp = time.mktime(time.strptime(f"{year} {' '.join(parts[1:])}", "%Y %b %d %H:%M"))
+        except (ValueError, OverflowError):
+            return None
+        if stamp <= now + 60:
+            return max(0, int(now - stamp))
+    return None
+
+
+def host_status(p: dict, check_mode: bool, runner: Runner | None = None, now: float | None = None) -> dict:
+    """Everything sendmail_status returns, from its parameters *p*: collect first, then decide.
+
+    No sendmail command runs unless the host's sendmail binary is sendmail's (another MTA's wrapper
+    logs "fatal: usage" for sendmail's options) and this user is root (see NOT_ROOT_COMMANDS). What
+    could not be done for lack of privilege is ``unknown`` with the privilege it needs.
+    """
+    now = time.time() if now is None else now
+    layout = _platform.detect()
+    runner = runner or SubprocessRunner()
+    sendmail = p["sendmail_path"] or layout.sendmail
+    paths = config_paths(p["config_path"], p["submit_config_path"], layout)
+    areas = p["areas"]
+    mta = collect_mta(sendmail, p["config_path"])
+    if not mta["binary_exists"]:
+        not_run = f"no {sendmail}: no sendmail command was run"
+    elif mta["binary_mta"] not in (None, "sendmail"):
+        not_run = f"{sendmail} is {_mta.name(mta['binary_mta'])}'s: no sendmail command was run"
+    elif not is_root():
+        not_run = NOT_ROOT_COMMANDS
+    else:
+        not_run = None
+    result: dict = {"changed": False, "platform": layout.family, "checks": {}, "mta": mta, "root": is_root()}
+    result["python"] = {"version": platform.python_version(), "executable": sys.executable}
+    if "process" in areas:
+        result["daemon"] = collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
+        result["listening"] = collect_listening(p["ports"] or paths["ports"], result["daemon"].get("pid"))
+    if "config" in areas:
+        result["config"] = collect_config(
+            p["config_path"], sendmail, runner, p["command_timeout"], p["check_config"], not_run
+        )
+    if "syslog" in areas:
+        result["syslog"] = collect_syslog(
+            p["log_paths"] or layout.logs,
+            p["since_minutes"],
+            p["max_lines"],
+            now,
+            runner,
+            max_bytes=p["syslog_max_bytes"],
+        )
+    if "queue" in areas:
+        thresholds = {
+            "warn_count": p["queue_warn_count"],
+            "crit_count": p["queue_crit_count"],
+            "warn_age": p["queue_warn_age"],
+            "crit_age": p["queue_crit_age"],
+        }
+        cache = {"dir": p["queue_cache_dir"] if p["queue_cache"] and is_root() else None, "write": not check_mode}
+        result["queue"], queue_check = collect_queues(
+            ["mta", "msp"], paths, now, runner, sendmail, thresholds, p["command_timeout"], cache, not_run
+        )
+    if "smtp" in areas:
+        probe = _smtp.probe(
+            host=p["smtp_host"],
+            port=p["smtp_port"] or paths["ports"][0],
+            connect_timeout=p["smtp_timeout"],
+            banner_timeout=p["smtp_timeout"],
+            command_timeout=p["smtp_timeout"],
+            expect_hostname=(result.get("config") or {}).get("hostname"),
+        )
+        result["smtp"] = probe.to_dict()
+    banner = (result.get("smtp") or {}).get("banner")
+    checks = result["checks"]
+    checks["mta"] = _verdict.mta_check(mta, banner)
+    if "process" in areas:
+        checks["process"] = _verdict.process_check(
+            result["daemon"],
+            result["listening"]["sockets"],
+            p["max_zombie_children"],
+            banner_mta=_mta.banner_mta(banner) if banner else None,
+        )
+    if "config" in areas:
+        checks["config"] = _verdict.config_check(result["config"])
+    if "syslog" in areas:
+        checks["syslog"] = _verdict.syslog_check(
+            result["syslog"],
+            p["syslog_warn_errors"],
+            p["syslog_crit_errors"],
+            p["syslog_warn_warnings"],
+            p["syslog_crit_warnings"],
+            p["since_minutes"],
+        )
+    if "queue" in areas:
+        checks["queue"] = queue_check
+    if "smtp" in areas:
+        checks["smtp"] = _verdict.smtp_check(result["smtp"], p["smtp_warn_banner_ms"])
+    result["status"] = _verdict.worst([c["status"] for c in checks.values()])
+    return result

@@ -18,17 +18,22 @@ from xml.sax.saxutils import quoteattr
 
 from ._text import clean
 
-RANK = {"ok": 0, "warning": 1, "critical": 2, "unreachable": 3}
-AREAS = ("process", "config", "syslog", "queue", "smtp", "delivery")
+# Host statuses, least to most severe. unknown (Nagios UNKNOWN) is a check that could not be done
+# (no privilege, become failed, a file that cannot be read): never ok, above warning because what
+# could not be seen may be critical, below critical because a fault that was seen outranks it.
+RANK = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3, "unreachable": 4}
+STATUSES = tuple(RANK)
+AREAS = ("mta", "process", "config", "syslog", "queue", "smtp", "delivery")
 
 
 def host_status(checks: dict) -> str:
-    """ok/warning/critical from the checks; an 'unknown' check counts as a warning."""
+    """The worst status of the checks: a host with any check unknown and none worse is unknown, never ok."""
     worst = "ok"
     for check in checks.values():
         status = check.get("status", "unknown")
-        status = "warning" if status == "unknown" else status
-        if RANK.get(status, 1) > RANK[worst]:
+        if status not in RANK or status == "unreachable":
+            status = "unknown"
+        if RANK[status] > RANK[worst]:
             worst = status
     return worst
 
@@ -36,7 +41,48 @@ def host_status(checks: dict) -> str:
 def at_or_above(status: str, level: str) -> bool:
     if level == "never":
         return False
-    return RANK.get(status, 3) >= RANK.get(level, 2)
+    return RANK.get(status, RANK["unknown"]) >= RANK.get(level, RANK["critical"])
+
+
+# What Ansible says when privilege escalation failed (ansible-core's become plugins and connections):
+# no check ran, and nothing is known about the mail server.
+_BECOME_FAILURES = (
+    ("missing sudo password", "sudo needs a password and none was given"),
+    ("incorrect sudo password", "the sudo password given is wrong"),
+    ("incorrect su password", "the su password given is wrong"),
+    ("missing become password", "become needs a password and none was given"),
+    ("a password is required", "sudo needs a password and none was given"),
+    ("waiting for privilege escalation prompt", "become timed out waiting for its password prompt"),
+    ("privilege output closed while waiting for password prompt", "become ended before its password prompt"),
+    ("is not in the sudoers file", "the user may not use sudo"),
+    ("is not allowed to execute", "sudo does not allow the user to run the module"),
+    ("sudo: not found", "sudo is not installed"),
+    ("no tty present", "sudo wants a terminal (requiretty)"),
+)
+BECOME_FIX = (
+    "give the password (--ask-become-pass, or ansible_become_password from a vault), allow the Ansible user "
+    "sudo without a password, or run without become in the read-only groups (docs/security.md)"
+)
+
+
+def access_failure(message: str) -> str | None:
+    """The cause, when a failed task's message says privilege escalation failed; None otherwise."""
+    text = (message or "").lower()
+    for needle, cause in _BECOME_FAILURES:
+        if needle in text:
+            return cause
+    return None
+
+
+def _cut(text: str, limit: int) -> str:
+    """*text*, or its start up to the last whitespace within *limit* characters (never inside a word
+    or number), marked; the whole text when no whitespace allows a cut."""
+    if len(text) <= limit:
+        return text
+    cut = max(text.rfind(" ", 0, limit + 1), text.rfind("\t", 0, limit + 1))
+    if cut <= 0:
+        return text
+    return text[:cut].rstrip(" ;,:") + " [...]"
 
 
 def _age(seconds) -> str:
@@ -68,6 +114,13 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
     observations: list[str] = []
     actions: list[str] = []
     src = status.get("checks") or {}
+    mta = status.get("mta")
+    if "mta" in src and mta is not None:
+        checks["mta"] = _with(src["mta"], mta, "real_path", "binary_mta")
+        checks["mta"]["mta"] = src["mta"].get("mta", mta.get("mta"))
+        observations.append("mta: " + "; ".join(mta.get("evidence") or ["nothing found"]))
+    if status.get("root") is False:
+        observations.append("access: the checks ran as a user other than root (no become)")
     daemon = status.get("daemon")
     if "process" in src and daemon is not None:
         checks["process"] = _with(src["process"], daemon, "state", "pid", "ppid", "uptime_seconds", "pidfile_matches")
@@ -92,10 +145,16 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
         check = config.get("check") or {}
         checks["config"] = _with(src["config"], config, "path", "version", "hostname", "sha256")
         checks["config"]["check_ok"] = check.get("ok")
-        observations.append(
-            f"config: {config.get('path')} sendmail {config.get('version')}, $j {config.get('hostname')}, "
-            f"check {'passed' if check.get('ok') else 'FAILED' if check.get('ok') is False else 'not run'}"
-        )
+        if config.get("version") is None and check.get("ok") is None:
+            observations.append(
+                f"config: {config.get('path')} {'exists' if config.get('exists') else 'does not exist'}; "
+                f"sendmail not run: {check.get('skipped') or 'no checker'}"
+            )
+        else:
+            observations.append(
+                f"config: {config.get('path')} sendmail {config.get('version')}, $j {config.get('hostname')}, "
+                f"check {'passed' if check.get('ok') else 'FAILED' if check.get('ok') is False else 'not run'}"
+            )
     syslog = status.get("syslog")
     if "syslog" in src and syslog is not None:
         files = ", ".join(f["path"] for f in syslog.get("files") or []) or syslog.get("source")
@@ -110,11 +169,11 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
         )
     queues = status.get("queue")
     if "queue" in src and queues is not None:
-        mta = queues.get("mta") or {}
+        mta_q = queues.get("mta") or {}
         msp = queues.get("msp") or {}
         checks["queue"] = _with(
             src["queue"],
-            mta,
+            mta_q,
             "oldest_age_seconds",
             "max_attempts",
             "by_domain",
@@ -123,10 +182,12 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
             "anomalies",
             "verdict",
         )
-        checks["queue"]["count"] = mta.get("count", 0)
+        checks["queue"]["count"] = mta_q.get("count", 0)
         checks["queue"]["msp"] = {k: msp.get(k) for k in ("count", "oldest_age_seconds", "verdict", "by_reason")}
-        for name, q in (("MTA", mta), ("MSP", msp)):
-            if q.get("present"):
+        for name, q in (("MTA", mta_q), ("MSP", msp)):
+            if q.get("present") and q.get("count") is None:
+                observations.append(f"queue: {name} {q.get('path')} not counted: {(q.get('evidence') or ['?'])[0]}")
+            elif q.get("present"):
                 observations.append(
                     f"queue: {name} {q.get('path')} {q.get('count', 0)} message(s), oldest {_age(q.get('oldest_age_seconds'))}, "
                     f"domains {_top(q.get('by_domain'))}, reasons {_top(q.get('by_reason'), 2)}, verdict {q.get('verdict')}"
@@ -209,6 +270,19 @@ def unreachable_result(message: str) -> dict:
     }
 
 
+def access_result(cause: str, message: str, escalate_on: str = "critical") -> dict:
+    """A host reached, but where become failed: nothing could be checked (unknown), no mail fault."""
+    reason = f"access: become failed: {cause} ({clean(message, 300)}); {BECOME_FIX}"
+    return {
+        "status": "unknown",
+        "escalate": at_or_above("unknown", escalate_on),
+        "reasons": [reason],
+        "checks": {"access": {"status": "unknown", "reason": reason}},
+        "observations": [f"access: privilege escalation failed: {clean(message, 512)}"],
+        "actions": ["none: nothing ran on the host"],
+    }
+
+
 OPERATION_TITLES = {
     "healthcheck": "sendmail health check",
     "restart": "sendmail restart",
@@ -270,6 +344,13 @@ def operation_result(steps: list[tuple[str, dict | None]], escalate_on: str = "c
             reason = result.get("msg") or _step_text(result)
             if reason == "done" or not reason:
                 reason = "failed"
+            cause = access_failure(str(result.get("msg") or ""))
+            if cause:  # nothing ran: the operation could not be done, and nothing is known of the daemon
+                checks[name] = {
+                    "status": "unknown",
+                    "reason": clean(f"become failed: {cause} ({reason}); {BECOME_FIX}", 1024),
+                }
+                break
             checks[name] = {"status": "critical", "reason": clean(reason, 1024)}
         else:
             checks[name] = {"status": "ok", "reason": own[0] if own else _step_text(result)}
@@ -296,7 +377,7 @@ def operation_result(steps: list[tuple[str, dict | None]], escalate_on: str = "c
 def fleet(
     hosts: dict, run_id: str, started: str, finished: str, extra: dict | None = None, operation: str = "healthcheck"
 ) -> dict:
-    summary = {"total": len(hosts), "ok": 0, "warning": 0, "critical": 0, "unreachable": 0}
+    summary = dict({"total": len(hosts)}, **{status: 0 for status in STATUSES})
     for result in hosts.values():
         summary[result["status"]] = summary.get(result["status"], 0) + 1
     data = {
@@ -323,9 +404,7 @@ def render_markdown(data: dict) -> str:
     lines = [
         f"# {_title(data)} {data['run_id']}",
         "",
-        f"Started {data['started']}, finished {data['finished']}. "
-        f"{s['total']} hosts: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
-        f"{s['unreachable']} unreachable.",
+        f"Started {data['started']}, finished {data['finished']}. {_counts(s)}.",
         "",
         "| host | status | escalate | reasons |",
         "| --- | --- | --- | --- |",
@@ -334,7 +413,7 @@ def render_markdown(data: dict) -> str:
         reasons = "<br>".join(x.replace("|", "\\|") for x in r["reasons"]) or "-"
         lines.append(f"| {host} | {r['status']} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
     if data.get("pending"):
-        lines += ["", f"Not reached (the rollout stopped before them): {', '.join(data['pending'])}."]
+        lines += ["", _pending(data) + "."]
     lines += ["", "## Observations and actions", ""]
     for host, r in _ordered(data):
         lines.append(f"### {host} ({r['status']})")
@@ -344,7 +423,20 @@ def render_markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-COLOURS = {"ok": "#2e7d32", "warning": "#ed6c02", "critical": "#c62828", "unreachable": "#6a1b9a"}
+COLOURS = {"ok": "#2e7d32", "warning": "#ed6c02", "unknown": "#546e7a", "critical": "#c62828", "unreachable": "#6a1b9a"}
+
+
+def _counts(summary: dict) -> str:
+    return f"{summary['total']} hosts: " + ", ".join(f"{summary.get(k, 0)} {k}" for k in STATUSES)
+
+
+def _pending(data: dict) -> str:
+    """What became of the hosts of a rolling run that are not in the report (yet)."""
+    hosts = ", ".join(data["pending"])
+    if data.get("rollout_stopped"):
+        return f"Not reached (the rollout stopped before them): {hosts}"
+    return f"Not done yet (a later batch of this rollout): {hosts}"
+
 
 HTML_TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -383,7 +475,7 @@ def render_html(data: dict) -> str:
     s = data["summary"]
     cards = "".join(
         f'<div class="card" style="background:{COLOURS.get(k, "#555")}"><b>{s.get(k, 0)}</b><br>{k}</div>'
-        for k in ("ok", "warning", "critical", "unreachable")
+        for k in STATUSES
     )
     rows = []
     for host, r in _ordered(data):
@@ -436,18 +528,15 @@ def _title(data: dict) -> str:
     return OPERATION_TITLES.get(operation, f"sendmail {operation}")
 
 
-def summary_lines(data: dict) -> list[str]:
-    s = data["summary"]
-    lines = [
-        f"{s['total']} hosts: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
-        f"{s['unreachable']} unreachable"
-    ]
+def summary_lines(data: dict, limit: int = 300) -> list[str]:
+    """The console summary: the counts, then one line per host that is not ok, cut at a word boundary."""
+    lines = [_counts(data["summary"])]
     for host, r in _ordered(data):
         if r["status"] != "ok":
             lines.append(
                 f"{host}: {r['status'].upper()}{' (escalate)' if r['escalate'] else ''}: "
-                + ("; ".join(r["reasons"]) or "-")[:300]
+                + _cut("; ".join(r["reasons"]) or "-", limit)
             )
     if data.get("pending"):
-        lines.append("not reached (the rollout stopped before them): " + ", ".join(data["pending"]))
+        lines.append(_pending(data))
     return lines

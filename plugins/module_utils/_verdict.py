@@ -9,19 +9,33 @@ sentence an operator can paste into a ticket.
 
 from __future__ import annotations
 
-ORDER = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
+from . import _mta
+
+# unknown (Nagios UNKNOWN: the check could not be done) ranks above warning: what could not be
+# seen may be critical; below critical: a fault that was seen outranks one that might be there.
+ORDER = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
+
+# The fix that every "could not be done for lack of privilege" reason ends with.
+BECOME_FIX = "run with become (root), or see docs/security.md for the read-only groups"
 
 
 def worst(statuses: list[str]) -> str:
-    return max(statuses, key=lambda s: ORDER.get(s, 1)) if statuses else "unknown"
+    return max(statuses, key=lambda s: ORDER.get(s, ORDER["unknown"])) if statuses else "unknown"
 
 
 def _check(status: str, reason: str, **extra) -> dict:
     return dict({"status": status, "reason": reason}, **extra)
 
 
-def process_check(daemon: dict, listening: list[dict] | None, max_zombie_children: int = 5) -> dict:
-    """The daemon's state, its PidFile, and who owns the listening port."""
+def process_check(
+    daemon: dict, listening: list[dict] | None, max_zombie_children: int = 5, banner_mta: str | None = None
+) -> dict:
+    """The daemon's state, its PidFile, and who owns the listening port.
+
+    Who owns a socket is read from /proc/PID/fd, which only root (or the owner) may read. When
+    the owner cannot be seen, the banner on the port decides (*banner_mta*, from the self-test):
+    sendmail's banner says the port is sendmail's; without one the check cannot be done.
+    """
     state = daemon.get("state")
     pid = daemon.get("pid")
     if state == "absent":
@@ -41,9 +55,26 @@ def process_check(daemon: dict, listening: list[dict] | None, max_zombie_childre
         return _check("critical", f"listener pid {pid} is a zombie (defunct): it is dead")
     problems = []
     status = "ok"
+    hidden_owner = ""
     if listening is not None:
         foreign = [s for s in listening if s.get("pid") is not None and s.get("pid") != pid]
         ours = [s for s in listening if s.get("pid") == pid]
+        hidden = [s for s in listening if s.get("pid") is None]
+        if hidden and not ours and not foreign:
+            port = hidden[0].get("port")
+            if banner_mta == "sendmail":
+                hidden_owner = f"; port {port}'s owner is not visible without root, but its banner is sendmail's"
+            elif banner_mta is not None:
+                return _check(
+                    "critical",
+                    f"port {port} answers as {_mta.name(banner_mta)}, not as the sendmail listener {pid}",
+                )
+            else:
+                return _check(
+                    "unknown",
+                    f"listener pid {pid} runs, but who listens on port {port} cannot be seen: not root "
+                    f"(/proc/PID/fd of root's processes); {BECOME_FIX}",
+                )
         if foreign and not ours:
             owner = foreign[0]
             return _check(
@@ -57,7 +88,10 @@ def process_check(daemon: dict, listening: list[dict] | None, max_zombie_childre
     if state == "rejecting_load":
         problems.append(f"listener pid {pid} is refusing connections (load average {daemon.get('load_average')})")
         status = "warning" if status == "ok" else status
-    if daemon.get("pidfile_matches") is False or daemon.get("pidfile_problem"):
+    if daemon.get("pidfile_access"):  # the cross-check could not be done: not a fault of the PidFile
+        problems.append(f"PidFile not compared with the listener: {daemon['pidfile_access']}")
+        status = worst([status, "unknown"])
+    elif daemon.get("pidfile_matches") is False or daemon.get("pidfile_problem"):
         problems.append(f"PidFile {daemon.get('pidfile')}: {daemon.get('pidfile_problem') or 'does not match'}")
         status = "warning" if status == "ok" else status
     if daemon.get("zombie_children", 0) > max_zombie_children:
@@ -72,16 +106,22 @@ def process_check(daemon: dict, listening: list[dict] | None, max_zombie_childre
     if not problems:
         uptime = daemon.get("uptime_seconds")
         up = f", up {uptime} s" if uptime is not None else ""
-        return _check("ok", f"listener pid {pid} (PPID {daemon.get('ppid')}) is accepting connections{up}")
+        return _check(
+            "ok", f"listener pid {pid} (PPID {daemon.get('ppid')}) is accepting connections{up}{hidden_owner}"
+        )
     return _check(status, "; ".join(problems))
 
 
 def config_check(config: dict) -> dict:
     if not config.get("exists"):
         return _check("critical", f"{config.get('path')} does not exist")
+    if config.get("access"):
+        return _check("unknown", f"{config.get('path')}: {config['access']}")
     if config.get("readable") is False:
-        return _check("critical", f"{config.get('path')} cannot be read")
+        return _check("critical", f"{config.get('path')} cannot be read: {config.get('problem') or 'unknown error'}")
     verdict = config.get("check") or {}
+    if verdict.get("access"):
+        return _check("unknown", f"the configuration was not checked: {verdict['access']}")
     if verdict.get("timed_out"):
         return _check("unknown", f"the configuration check ({verdict.get('command')}) timed out")
     if verdict.get("ok") is False:
@@ -106,6 +146,8 @@ def syslog_check(
     since_minutes: int = 60,
 ) -> dict:
     daemon_down = (scan.get("daemon") or {}).get("running") is False
+    if scan.get("access"):
+        return _check("unknown", f"the mail log was not read: {scan['access']}")
     if scan.get("source") == "none":
         reason = "no mail log to read: " + "; ".join(scan.get("problems") or ["none found"])
         if daemon_down:
@@ -137,9 +179,38 @@ def syslog_check(
 
 
 def smtp_check(result: dict, warn_banner_ms: float = 2000.0) -> dict:
+    other = _mta.banner_mta(result.get("banner"))
+    if other not in (None, "sendmail"):
+        # another MTA's 220 and 221 are no self-test of sendmail
+        return _check(
+            "critical",
+            f"port {result.get('port')} answers as {_mta.name(other)}, not sendmail: {result.get('banner')}",
+        )
     if not result.get("success"):
         return _check("critical", f"SMTP self-test failed: {result.get('failure')}: {result.get('detail')}")
     banner_ms = (result.get("timings") or {}).get("banner")
     if banner_ms is not None and banner_ms > warn_banner_ms:
         return _check("warning", f"banner took {banner_ms} ms (warning above {warn_banner_ms} ms)")
     return _check("ok", f"220 {result.get('hostname')} then 221 in {(result.get('timings') or {}).get('total')} ms")
+
+
+def mta_check(identity: dict, banner: str | None = None) -> dict:
+    """Whether the host's MTA is sendmail at all: installed, and no other MTA behind its name or port."""
+    binary = identity.get("binary") or "/usr/sbin/sendmail"
+    config = identity.get("config") or "sendmail.cf"
+    mta = identity.get("mta")
+    served = _mta.banner_mta(banner)
+    evidence = "; ".join(identity.get("evidence") or [])
+    if mta not in (None, "sendmail") or served not in (None, "sendmail"):
+        found = mta if mta not in (None, "sendmail") else served
+        where = f"; banner: {banner}" if served == found and banner else ""
+        return _check("critical", f"the MTA here is {_mta.name(found)}, not sendmail ({evidence}{where})", mta=found)
+    if not identity.get("binary_exists") and not identity.get("config_exists"):
+        return _check("critical", f"sendmail is not installed (no {binary}, no {config})", mta=None)
+    if not identity.get("binary_exists"):
+        return _check("critical", f"sendmail's binary is missing: no {binary} ({config} is there)", mta=mta)
+    if identity.get("binary_mta") is None and not identity.get("config_exists"):
+        return _check("critical", f"{binary} is not sendmail's and there is no {config} ({evidence})", mta=None)
+    real = identity.get("real_path")
+    via = f" ({real})" if real and real != binary else ""
+    return _check("ok", f"{binary}{via} is sendmail", mta="sendmail")

@@ -10,7 +10,11 @@ short_description: Write a run's fleet report (JSON, Markdown, HTML, JUnit) on t
 version_added: 0.1.0
 description:
   - Writes C(fleet.json), C(hosts/<host>.json), C(fleet.md), C(fleet.html) (self-contained, no external assets)
-    and C(junit.xml) into O(report_dir), and, with O(latest_link), a C(latest) symlink next to it.
+    and C(junit.xml) into O(report_dir), and, with O(latest_link), a C(latest-<operation>) symlink next to it
+    (C(latest-healthcheck), C(latest-restart), ...) and, for the health check, C(latest), so that C(latest)
+    always points at a directory with a C(fleet.md).
+  - Files are 0600 and directories it creates 0700 (the report names hosts, addresses and log lines); directories
+    that exist already are left as they are.
   - For the other operations (O(operation) V(restart), V(crash_capture), V(trace)) the same JSON shape goes to
     C(<operation>.json), C(<operation>.md), C(<operation>.html), C(<operation>-junit.xml) and
     C(hosts/<host>.<operation>.json), so that every operation can report into one directory.
@@ -53,7 +57,8 @@ options:
     type: path
     required: true
   latest_link:
-    description: Point a C(latest) symlink beside O(report_dir) at it.
+    description:
+      - Point a C(latest-<operation>) symlink beside O(report_dir) at it, and for the health check C(latest) too.
     type: bool
     default: false
   extra:
@@ -137,9 +142,31 @@ SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 def _write(path: str, text: str) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+def _makedirs_private(path: str) -> None:
+    """Create the missing directories of *path* 0700 (existing ones are not changed)."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+
+
+def _link(report_dir: str, name: str) -> None:
+    """Point the symlink *name* beside *report_dir* at it, atomically."""
+    link = os.path.join(os.path.dirname(report_dir), name)
+    tmp_link = f"{link}.tmp-{os.getpid()}"
+    os.symlink(os.path.basename(report_dir), tmp_link)
+    os.replace(tmp_link, link)
 
 
 def _previous_hosts(path: str, run_id: str) -> dict:
@@ -186,14 +213,15 @@ def main() -> None:
     if pending:
         data["pending"] = pending
     try:
-        os.makedirs(os.path.join(report_dir, "hosts"), exist_ok=True)
+        _makedirs_private(os.path.join(report_dir, "hosts"))
         files = []
         for host, result in data["hosts"].items():
             path = os.path.join(report_dir, "hosts", SAFE_NAME.sub("_", host) + names[2] + ".json")
             _write(path, json.dumps(dict(result, host=host), indent=2, sort_keys=True))
             files.append(path)
         journal = os.path.join(report_dir, "journal.jsonl")
-        with open(journal, "a", encoding="utf-8") as fh:
+        fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
             for host, result in sorted(p["hosts"].items()):
                 entry = {"run_id": p["run_id"], "operation": op, "finished": finished, "host": host}
                 entry.update({k: result.get(k) for k in ("status", "escalate", "reasons", "observations", "actions")})
@@ -209,11 +237,10 @@ def main() -> None:
             _write(path, text)
             files.append(path)
         if p["latest_link"]:
-            parent = os.path.dirname(os.path.abspath(report_dir))
-            link = os.path.join(parent, "latest")
-            tmp_link = f"{link}.tmp-{os.getpid()}"
-            os.symlink(os.path.basename(os.path.abspath(report_dir)), tmp_link)
-            os.replace(tmp_link, link)
+            # one link per operation; "latest" only ever to a health check's (it has the fleet.md)
+            _link(report_dir, f"latest-{op}")
+            if op == "healthcheck":
+                _link(report_dir, "latest")
     except OSError as exc:
         module.fail_json(msg=f"cannot write the report in {report_dir}: {exc.strerror}")
     module.exit_json(

@@ -18,6 +18,14 @@ description:
     rotated files only as far back as the window reaches. Uses journald when there is no log file.
   - With O(areas) it can also summarise the queues and run the SMTP self-test in the same call, so a health check
     costs one module round trip per host.
+  - Always names the host's MTA first (check C(mta)), from where the sendmail path resolves to, the strings in that
+    binary, the daemon processes and the banner, without running anything; V(critical) when sendmail is not installed
+    or the MTA is Postfix, Exim or OpenSMTPD. Another MTA's C(/usr/sbin/sendmail) is never run (Postfix's logs
+    a fatal usage error for sendmail's options), and its 220 never passes the self-test.
+  - As root, sendmail runs with C(-OLogLevel=0), so the checks leave nothing in the mail log. As another user no
+    sendmail command runs (sendmail logs complaints and privilege warnings as that user). What cannot be done for
+    lack of privilege (the configuration check, a queue or log the user may not read, who owns the port) is
+    V(unknown) with a reason naming the file, its mode and owner, and the fix.
   - Read-only. Never reports C(changed).
 author:
   - opsiface.sendmail developers (@opsiface)
@@ -169,13 +177,40 @@ status:
   type: str
   sample: ok
 checks:
-  description: Per area, C(status) (V(ok), V(warning), V(critical), V(unknown)) and a human C(reason).
+  description:
+    - Per area, C(status) (V(ok), V(warning), V(unknown), V(critical)) and a human C(reason); always C(mta).
+    - V(unknown) is a check that could not be done (no privilege, a file that cannot be read, a command that timed out).
   returned: always
   type: dict
   sample:
+    mta: {status: ok, reason: "/usr/sbin/sendmail (/usr/libexec/sendmail/sendmail) is sendmail", mta: sendmail}
     process: {status: ok, reason: "listener pid 71 (PPID 1) is accepting connections, up 3600 s"}
     config: {status: ok, reason: "/etc/mail/sendmail.cf passes /usr/sbin/sendmail -bC"}
     syslog: {status: ok, reason: "0 error(s), 0 warning(s) in the last 60 min"}
+mta:
+  description: Which MTA the host runs, and the evidence.
+  returned: always
+  type: dict
+  contains:
+    mta: {description: "V(sendmail), V(postfix), V(exim), V(opensmtpd), or null when none is found.", type: str}
+    installed: {description: "Whether sendmail's binary (and configuration) are there.", type: bool}
+    binary: {description: "The sendmail path looked at.", type: str}
+    real_path: {description: "Where it resolves to (symlinks, alternatives).", type: str}
+    binary_mta: {description: "The MTA that binary belongs to, from its name and strings.", type: str}
+    daemons: {description: "The MTA daemons found in the process table (C(mta), C(pid), C(args)).", type: list, elements: dict}
+    evidence: {description: "What was found, one sentence each.", type: list, elements: str}
+  sample:
+    mta: postfix
+    installed: false
+    binary: /usr/sbin/sendmail
+    real_path: /usr/sbin/sendmail
+    binary_mta: postfix
+    evidence: ["/usr/sbin/sendmail is Postfix's", "/etc/mail/sendmail.cf exists"]
+root:
+  description: Whether the checks ran as root.
+  returned: always
+  type: bool
+  sample: true
 daemon:
   description: The listener and the other sendmail processes.
   returned: when V(process) is in O(areas)
@@ -253,12 +288,8 @@ python:
   sample: {version: 3.9.18, executable: /usr/bin/python3}
 """
 
-import platform
-import sys
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect, _platform, _runner, _smtp, _verdict
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect
 
 
 def main() -> None:
@@ -299,69 +330,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    p = module.params
-    now = time.time()
-    layout = _platform.detect()
-    runner = _runner.SubprocessRunner()
-    sendmail = p["sendmail_path"] or layout.sendmail
-    paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
-    areas = p["areas"]
-    result: dict = {"changed": False, "platform": layout.family, "checks": {}}
-    result["python"] = {"version": platform.python_version(), "executable": sys.executable}
-
-    if "process" in areas:
-        daemon = _collect.collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
-        listening = _collect.collect_listening(p["ports"] or paths["ports"], daemon.get("pid"))
-        result["daemon"] = daemon
-        result["listening"] = listening
-        result["checks"]["process"] = _verdict.process_check(daemon, listening["sockets"], p["max_zombie_children"])
-    if "config" in areas:
-        result["config"] = _collect.collect_config(
-            p["config_path"], sendmail, runner, p["command_timeout"], p["check_config"]
-        )
-        result["checks"]["config"] = _verdict.config_check(result["config"])
-    if "syslog" in areas:
-        result["syslog"] = _collect.collect_syslog(
-            p["log_paths"] or layout.logs,
-            p["since_minutes"],
-            p["max_lines"],
-            now,
-            runner,
-            max_bytes=p["syslog_max_bytes"],
-        )
-        result["checks"]["syslog"] = _verdict.syslog_check(
-            result["syslog"],
-            p["syslog_warn_errors"],
-            p["syslog_crit_errors"],
-            p["syslog_warn_warnings"],
-            p["syslog_crit_warnings"],
-            p["since_minutes"],
-        )
-    if "queue" in areas:
-        thresholds = {
-            "warn_count": p["queue_warn_count"],
-            "crit_count": p["queue_crit_count"],
-            "warn_age": p["queue_warn_age"],
-            "crit_age": p["queue_crit_age"],
-        }
-        cache = {"dir": p["queue_cache_dir"] if p["queue_cache"] else None, "write": not module.check_mode}
-        result["queue"], result["checks"]["queue"] = _collect.collect_queues(
-            ["mta", "msp"], paths, now, runner, sendmail, thresholds, p["command_timeout"], cache
-        )
-    if "smtp" in areas:
-        expect = (result.get("config") or {}).get("hostname")
-        probe = _smtp.probe(
-            host=p["smtp_host"],
-            port=p["smtp_port"] or paths["ports"][0],
-            connect_timeout=p["smtp_timeout"],
-            banner_timeout=p["smtp_timeout"],
-            command_timeout=p["smtp_timeout"],
-            expect_hostname=expect,
-        )
-        result["smtp"] = probe.to_dict()
-        result["checks"]["smtp"] = _verdict.smtp_check(result["smtp"], p["smtp_warn_banner_ms"])
-    result["status"] = _verdict.worst([c["status"] for c in result["checks"].values()])
-    module.exit_json(**result)
+    module.exit_json(**_collect.host_status(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,19 +104,25 @@ class Lab:
         return cmd, subprocess.Popen(cmd, cwd=ROOT, env=self.module_env(), stdout=subprocess.PIPE, text=True)
 
     @contextlib.contextmanager
-    def extra_hosts(self, count: int, *tmpfs: str, pythons: tuple[str, ...] = ()) -> Iterator[list[str]]:
-        """`count` hosts beyond the fleet (tmpfs specs as `lab.py up --tmpfs`, target Pythons in turn as
-        `lab.py up --python`), removed afterwards and the inventory rewritten for the fleet alone."""
+    def extra_hosts(
+        self, count: int, *tmpfs: str, kinds: Sequence[Sequence[str]] = (), pythons: Sequence[str] = ()
+    ) -> Iterator[list[str]]:
+        """`count` hosts beyond the fleet (tmpfs specs as `lab.py up --tmpfs`), removed afterwards and the
+        inventory rewritten for the fleet alone. *kinds*: `lab.py up` options of each extra host in
+        order (`("--connection", "ssh", "--variant", "postfix")`); hosts beyond them get none.
+        *pythons*: the target Python of each extra host in order (`lab.py up --python`)."""
         total = len(self.hosts) + count
         names = [f"{PREFIX}{i:02d}" for i in range(len(self.hosts) + 1, total + 1)]
+        options = [
+            (tuple(kinds[i]) if i < len(kinds) else ()) + (("--python", pythons[i]) if i < len(pythons) else ())
+            for i in range(count)
+        ]
         try:
-            self.lab(
-                "up",
-                "--count",
-                str(total),
-                *[arg for spec in tmpfs for arg in ("--tmpfs", spec)],
-                *[arg for version in pythons for arg in ("--python", version)],
-            )
+            # one `up` per run of hosts of the same kind, each starting the hosts up to its end
+            for end in range(1, count + 1):
+                if end == count or options[end] != options[end - 1]:
+                    tmpfs_args = [arg for spec in tmpfs for arg in ("--tmpfs", spec)]
+                    self.lab("up", "--count", str(len(self.hosts) + end), *tmpfs_args, *options[end - 1])
             yield names
         finally:
             subprocess.run(["docker", "rm", "-f", *names], check=False, capture_output=True)

@@ -58,7 +58,7 @@ def test_runner_exit_status_and_set_stats_follow_fail_on(lab, fleet, tmp_path):
     stats = stats_event(result)["event_data"]
     artifact = stats["artifact_data"]["sendmail_healthcheck"]
     assert artifact["escalate"] == [stopped]
-    assert artifact["summary"] == {"total": 2, "ok": 1, "warning": 0, "critical": 1, "unreachable": 0}
+    assert artifact["summary"] == {"total": 2, "ok": 1, "warning": 0, "unknown": 0, "critical": 1, "unreachable": 0}
     assert os.path.isfile(os.path.join(artifact["report_dir"], "fleet.json"))
     assert stopped in stats["failures"] and healthy not in stats.get("failures", {})
     # the artefacts AWX stores: job events on disk, one JSON file each, and the status and rc

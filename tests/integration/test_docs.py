@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 
 import pytest
@@ -51,3 +53,32 @@ def test_role_argument_spec_renders(role):
 @pytest.mark.parametrize("name", FILTERS)
 def test_filter_renders(name):
     assert "EXAMPLES:" in ansible_doc("-t", "filter", f"opsiface.sendmail.{name}")
+
+
+def ini_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for doc in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        for i, block in enumerate(re.findall(r"^```ini\n(.*?)^```", doc.read_text(), re.M | re.S)):
+            blocks.append((f"{doc.name}-{i}", block))
+    return blocks
+
+
+@pytest.mark.parametrize("name,block", ini_blocks(), ids=[n for n, _b in ini_blocks()])
+def test_inventory_examples_work_when_pasted(name, block, tmp_path):
+    """Every INI inventory in the docs parses, and no comment hides inside a value (`x=y ; note` is 'y ; note')."""
+    path = tmp_path / "inventory.ini"
+    path.write_text(block)
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", str(path), "--list"],
+        cwd=ROOT,
+        env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": str(VENV_BIN), "ANSIBLE_NOCOLOR": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and "WARNING" not in proc.stderr, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["all"]["children"] and any(group.get("hosts") for group in data.values())
+    for host, hostvars in data["_meta"]["hostvars"].items():
+        for key, value in hostvars.items():
+            assert not re.search(r"\s[;#]", str(value)), (host, key, value)

@@ -68,12 +68,12 @@ def test_fleet_json_shape(report):
     data = report["data"]
     assert data["schema"] == "opsiface.sendmail/healthcheck/v1"
     assert set(data) >= {"run_id", "started", "finished", "summary", "hosts"}
-    assert data["summary"] == {"total": 6, "ok": 1, "warning": 2, "critical": 2, "unreachable": 1}
+    assert data["summary"] == {"total": 6, "ok": 1, "warning": 2, "unknown": 0, "critical": 2, "unreachable": 1}
     for result in data["hosts"].values():
         assert set(result) >= {"status", "escalate", "reasons", "checks", "observations", "actions"}
         assert result["actions"]
     healthy = data["hosts"][report["fleet"]["healthy"]]
-    assert set(healthy["checks"]) == {"process", "config", "syslog", "queue", "smtp"}
+    assert set(healthy["checks"]) == {"mta", "process", "config", "syslog", "queue", "smtp"}
     assert "timings" in healthy["checks"]["smtp"] and "failure" in healthy["checks"]["smtp"]
     assert healthy["actions"] == ["none: the health check only read; it changed nothing on the host"]
 

@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from conftest import PREFIX
 
 
 def listener(lab, host: str) -> tuple[int, int, str, str] | None:
@@ -58,7 +59,7 @@ def test_up_again_neither_fails_nor_duplicates(lab):
     import subprocess
 
     ps = subprocess.run(
-        ["docker", "ps", "--filter", "label=opsiface.lab.prefix=it", "--format", "{{.Names}}"],
+        ["docker", "ps", "--filter", f"label=opsiface.lab.prefix={PREFIX}", "--format", "{{.Names}}"],
         check=True,
         text=True,
         capture_output=True,

@@ -118,7 +118,11 @@ def test_rolling_restart_stops_after_the_first_failing_host(lab, report_dir):
         data = report(report_dir / "restart.json")
         assert sorted(data["hosts"]) == [first, bad]
         assert data["hosts"][first]["status"] == "ok" and data["hosts"][bad]["status"] == "critical"
-        assert data["pending"] == [last]
+        assert data["pending"] == [last] and data["rollout_stopped"] is True
+        # what the summaries said is what happened: after the first batch the others were still to come
+        assert f"Not done yet (a later batch of this rollout): {bad}, {last}" in proc.stdout
+        assert f"Not reached (the rollout stopped before them): {last}" in proc.stdout
+        assert f"stopped before them): {bad}" not in proc.stdout
         assert "TASK [opsiface.sendmail.restart : Pre-flight" in proc.stdout
         assert f"[{last}]" not in proc.stdout.split("PLAY RECAP")[0]
     finally:

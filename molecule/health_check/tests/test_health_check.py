@@ -30,4 +30,4 @@ def test_report_says_ok():
     assert data["summary"]["total"] == 1
     result = data["hosts"]["molecule-hc01"]
     assert result["status"] == "ok", result["reasons"]
-    assert set(result["checks"]) == {"process", "config", "syslog", "queue", "smtp"}
+    assert set(result["checks"]) == {"mta", "process", "config", "syslog", "queue", "smtp"}

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+
+import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect
 from ansible_collections.opsiface.sendmail.plugins.module_utils._runner import CmdResult
 
@@ -13,7 +16,7 @@ class ScriptedRunner:
 
     def run(self, argv, stdin=None, timeout=30.0):
         self.calls.append(argv)
-        rc, out, err = self.answers[argv[2]]
+        rc, out, err = next(self.answers[arg] for arg in argv if arg in self.answers)
         return CmdResult(tuple(argv), rc, out, err)
 
     def which(self, name):
@@ -25,7 +28,8 @@ def test_debian12_one_process_for_identity_and_check(tmp_path, fixture_bytes):
     cf.write_text("O QueueDirectory=/var/spool/mqueue\n")
     runner = ScriptedRunner({"-bC": (0, fixture_bytes("debian12-8.17.1.9-d0.1-bt.txt"), b"")})
     got = _collect.collect_config(str(cf), "/usr/sbin/sendmail", runner, 30)
-    assert [c[1:3] for c in runner.calls] == [["-d0.1", "-bC"]]
+    # LogLevel 0: checking a broken cf as root leaves no SYSERR in the mail log (seen in the lab)
+    assert [c[1:4] for c in runner.calls] == [["-OLogLevel=0", "-d0.1", "-bC"]]
     assert got["version"] == "8.17.1.9" and got["hostname"] == "mx01.lab.test" and got["check"]["ok"] is True
     assert len(got["sha256"]) == 64
 
@@ -41,7 +45,7 @@ def test_solaris_88_falls_back_to_bt_and_reads_complaints(tmp_path):
         }
     )
     got = _collect.collect_config(str(cf), "/usr/lib/sendmail", runner, 30)
-    assert [c[2] for c in runner.calls] == ["-bC", "-bt"]
+    assert [c[3] for c in runner.calls] == ["-bC", "-bt"]
     assert got["version"] == "8.8.8+Sun" and got["check"]["ok"] is False
     assert got["check"]["errors"][0]["line"] == 93 and got["check"]["command"].endswith("-d0.1 -bt")
 
@@ -59,7 +63,120 @@ def test_unreadable_queue_falls_back_to_mailq(tmp_path, fixture_bytes):
     runner = ScriptedRunner({"-oQ" + str(tmp_path / "gone"): (0, fixture_bytes("solaris-8.8-mailq-deferred.txt"), b"")})
     thresholds = {"warn_count": 500, "crit_count": 5000, "warn_age": 14400, "crit_age": 172800}
     got = _collect.collect_queue("mta", [str(tmp_path / "gone")], 0.0, runner, "/usr/lib/sendmail", thresholds, 30)
-    assert runner.calls == [["/usr/lib/sendmail", "-bp", "-oQ" + str(tmp_path / "gone")]]
+    assert runner.calls == [["/usr/lib/sendmail", "-OLogLevel=0", "-bp", "-oQ" + str(tmp_path / "gone")]]
     assert got["source"] == "mailq" and got["count"] == 2 and "does not exist" in got["error"]
     assert got["by_domain"] == {"remote.example": 1, "other.example": 1}
     assert got["by_reason"] == {"Deferred: Connection timed out with mx.remote.example.": 1, "(none)": 1}
+
+
+# --------------------------------------------------------------- no sendmail command where it would log
+class Recorder(ScriptedRunner):
+    """Fails the test on any sendmail command (none may run); anything else (journalctl) finds nothing."""
+
+    def run(self, argv, stdin=None, timeout=30.0):
+        assert "sendmail" not in argv[0], f"ran {argv}"
+        return CmdResult(tuple(argv), 1, b"", b"")
+
+
+THRESHOLDS = {"warn_count": 500, "crit_count": 5000, "warn_age": 14400, "crit_age": 172800}
+
+
+@pytest.fixture
+def not_root(monkeypatch):
+    """This user may read nothing of sendmail's (as `ops` on Debian: mail.log 0640 root:adm, queues 2750)."""
+    monkeypatch.setattr(_collect, "is_root", lambda: False)
+    monkeypatch.setattr(_collect.os, "access", lambda path, mode: False)
+
+
+def test_not_root_no_queue_is_counted_as_empty_and_mailq_does_not_run(tmp_path, not_root):
+    """As `ops`, `mailq -oQ...` wrote SYSERR(ops): can not chdir into the mail log and printed nothing,
+    which was counted as an empty queue: a 6-hour backlog passed as ok."""
+    qdir = tmp_path / "mqueue"
+    qdir.mkdir()
+    got = _collect.collect_queue("mta", [str(qdir)], 0.0, Recorder({}), "/usr/sbin/sendmail", THRESHOLDS, 30)
+    assert got["status"] == "unknown" and got["count"] is None
+    assert "cannot list" in got["evidence"][0] and "not root" in got["evidence"][0]
+
+
+def test_mailq_that_lists_nothing_is_unknown_not_empty(tmp_path, fixture_bytes):
+    stderr = b"can not chdir(/var/spool/mqueue/): Permission denied\nProgram mode requires special privileges\n"
+    runner = ScriptedRunner({"-bp": (78, b"", stderr)})
+    got = _collect.collect_queue("mta", [str(tmp_path / "gone")], 0.0, runner, "/usr/sbin/sendmail", THRESHOLDS, 30)
+    assert got["status"] == "unknown" and got["verdict"] == "unknown" and got["count"] is None
+    assert "mailq failed (rc 78)" in got["evidence"][0]
+
+
+def test_not_root_config_runs_no_sendmail_and_syslog_is_not_read(tmp_path, not_root):
+    cf = tmp_path / "sendmail.cf"
+    cf.write_text("O QueueDirectory=/var/spool/mqueue\n")
+    got = _collect.collect_config(str(cf), "/usr/sbin/sendmail", Recorder({}), 30, not_run=_collect.NOT_ROOT_COMMANDS)
+    assert got["check"]["ok"] is None and "not root" in got["check"]["access"]
+    log = tmp_path / "mail.log"
+    log.write_text("Dec  1 15:38:32 mx01 sendmail[129]: NOQUEUE: SYSERR(ops): can not chdir(/var/spool/mqueue/)\n")
+    scan = _collect.collect_syslog([str(log)], 60, 10, 0.0, Recorder({}))
+    assert scan["access"] and "not root" in scan["access"] and scan["errors"] == 0
+
+
+def test_mailq_dates_give_ages():
+    now = time.mktime(time.strptime("2026 Dec 1 15:38", "%Y %b %d %H:%M"))
+    assert _collect.mailq_age("Tue Dec  1 09:38", now) == 6 * 3600
+    assert _collect.mailq_age("Wed Dec 31 23:00", now) > 300 * 86400  # last year's
+    assert _collect.mailq_age("garbage", now) is None
+
+
+def _status_params(tmp_path, sendmail: str) -> dict:
+    return {
+        "areas": ["process", "config", "syslog", "queue"],
+        "config_path": str(tmp_path / "sendmail.cf"),
+        "submit_config_path": str(tmp_path / "submit.cf"),
+        "sendmail_path": sendmail,
+        "command_timeout": 5,
+        "pidfile": str(tmp_path / "sendmail.pid"),
+        "ports": [2],
+        "log_paths": [str(tmp_path / "mail.log")],
+        "since_minutes": 60,
+        "syslog_max_bytes": 1 << 20,
+        "max_lines": 10,
+        "check_config": True,
+        "max_zombie_children": 5,
+        "syslog_warn_errors": 1,
+        "syslog_crit_errors": 10,
+        "syslog_warn_warnings": 50,
+        "syslog_crit_warnings": 500,
+        "queue_warn_count": 500,
+        "queue_crit_count": 5000,
+        "queue_warn_age": 14400,
+        "queue_crit_age": 172800,
+        "queue_cache": False,
+        "queue_cache_dir": str(tmp_path / "cache"),
+        "smtp_host": "127.0.0.1",
+        "smtp_port": None,
+        "smtp_timeout": 1,
+        "smtp_warn_banner_ms": 2000,
+    }
+
+
+def test_another_mtas_wrapper_is_never_run(tmp_path, fixture_bytes):
+    """Postfix's /usr/sbin/sendmail logs "fatal: usage" for -d0.1 (captured): it is named, not run."""
+    wrapper = tmp_path / "sendmail"
+    wrapper.write_bytes(fixture_bytes("mta/debian12-postfix-3.7.11-usr-sbin-sendmail-strings.txt"))
+    (tmp_path / "sendmail.cf").write_text(f"O QueueDirectory={tmp_path}/mqueue\n")
+    got = _collect.host_status(_status_params(tmp_path, str(wrapper)), False, Recorder({}))
+    assert got["mta"]["mta"] == "postfix" and got["checks"]["mta"]["status"] == "critical"
+    assert "Postfix" in got["checks"]["mta"]["reason"] and got["status"] == "critical"
+
+
+def test_not_installed(tmp_path):
+    params = _status_params(tmp_path, str(tmp_path / "no-sendmail"))
+    got = _collect.host_status(params, False, Recorder({}))
+    assert got["checks"]["mta"]["reason"].startswith("sendmail is not installed (no ")
+    assert got["checks"]["config"]["status"] == "critical"
+
+
+def test_not_root_a_missing_queue_is_not_counted_with_mailq(tmp_path, monkeypatch):
+    """sendmail_queue's summary takes this path too: as another user mailq would log, so it does not run."""
+    monkeypatch.setattr(_collect, "is_root", lambda: False)
+    got = _collect.collect_queue(
+        "mta", [str(tmp_path / "gone")], 0.0, Recorder({}), "/usr/sbin/sendmail", THRESHOLDS, 30
+    )
+    assert got["status"] == "unknown" and "does not exist" in got["evidence"][0] and "not root" in got["evidence"][0]

@@ -52,7 +52,7 @@ def test_critical_host_escalates_with_reasons():
     assert _report.host_result(status, escalate_on="never")["escalate"] is False
 
 
-def test_unknown_counts_as_warning_and_delivery_actions_are_listed():
+def test_an_unknown_area_makes_the_host_unknown_never_ok_and_delivery_actions_are_listed():
     status = json.loads(json.dumps(HEALTHY))
     status["checks"]["queue"]["status"] = "unknown"
     delivery = {
@@ -68,7 +68,8 @@ def test_unknown_counts_as_warning_and_delivery_actions_are_listed():
         },
     }
     r = _report.host_result(status, delivery)
-    assert r["status"] == "warning"
+    assert r["status"] == "unknown" and r["escalate"] is False  # not escalated as a mail fault by default
+    assert _report.host_result(status, delivery, escalate_on="unknown")["escalate"] is True
     assert r["checks"]["delivery"]["status"] == "ok"
     assert r["actions"][0].startswith("sent test message 6ARB5A4o000106")
     assert "removed that message from /var/mail/root" in r["actions"][1]
@@ -153,7 +154,7 @@ def test_late_test_messages_removed_are_listed_as_actions():
 def test_fleet_renderings():
     hosts = {"mx01": _report.host_result(HEALTHY), "mx09": _report.unreachable_result("ssh: timed out <&>")}
     data = _report.fleet(hosts, "run-1", "2026-11-27T11:00:00Z", "2026-11-27T11:00:05Z")
-    assert data["summary"] == {"total": 2, "ok": 1, "warning": 0, "critical": 0, "unreachable": 1}
+    assert data["summary"] == {"total": 2, "ok": 1, "warning": 0, "unknown": 0, "critical": 0, "unreachable": 1}
     assert data["escalate"] == ["mx09"]
     md = _report.render_markdown(data)
     assert md.index("| mx09 |") < md.index("| mx01 |")  # worst first
@@ -229,10 +230,12 @@ def test_fleet_of_an_operation_renders_with_its_title():
     assert data["schema"] == "opsiface.sendmail/crash_capture/v1"
     assert render(data)
     assert "# sendmail crash capture r1" in _report.render_markdown(data)
-    assert "not reached" in _report.render_markdown(data).lower()
+    assert "not done yet (a later batch of this rollout): mx02" in _report.render_markdown(data).lower()
     assert "<h1>sendmail crash capture</h1>" in _report.render_html(data)
     assert 'name="sendmail-crash_capture"' in _report.render_junit(data)
-    assert _report.summary_lines(data)[-1] == "not reached (the rollout stopped before them): mx02"
+    assert _report.summary_lines(data)[-1] == "Not done yet (a later batch of this rollout): mx02"
+    data["rollout_stopped"] = True
+    assert _report.summary_lines(data)[-1] == "Not reached (the rollout stopped before them): mx02"
 
 
 def render(data: dict) -> bool:
@@ -263,3 +266,74 @@ def test_reports_match_the_published_schema():
     op["hosts"]["mx01"]["status"] = "fine"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(op, schema)
+
+
+# --------------------------------------------------------------- unknown, access failures, the console summary
+@pytest.mark.parametrize(
+    "msg,cause",
+    [
+        ("Task failed: Missing sudo password", "sudo needs a password and none was given"),
+        ("Incorrect sudo password", "the sudo password given is wrong"),
+        ("Timeout (12s) waiting for privilege escalation prompt: ", "become timed out waiting for its password prompt"),
+        ("sudo: a password is required", "sudo needs a password and none was given"),
+        ("ops is not in the sudoers file.  This incident will be reported.", "the user may not use sudo"),
+    ],
+    ids=["missing", "wrong", "timeout", "sudo-n", "not-sudoer"],
+)
+def test_become_failures_are_unknown_not_mail_faults(msg, cause):
+    from ansible_collections.opsiface.sendmail.plugins.filter.health import sendmail_health
+
+    got = sendmail_health({"failed": True, "msg": msg})
+    assert got["status"] == "unknown" and got["escalate"] is False
+    assert cause in got["reasons"][0] and "--ask-become-pass" in got["reasons"][0]
+    assert sendmail_health({"failed": True, "msg": msg}, None, "unknown")["escalate"] is True
+    op = _report.operation_result([("preflight", {"failed": True, "msg": msg}), ("stop", None)])
+    assert op["status"] == "unknown" and cause in op["reasons"][0]
+
+
+def test_a_module_failure_that_is_no_become_failure_stays_critical():
+    from ansible_collections.opsiface.sendmail.plugins.filter.health import sendmail_health
+
+    got = sendmail_health({"failed": True, "msg": "MODULE FAILURE", "module_stderr": "Traceback ...\nKeyError"})
+    assert got["status"] == "critical"
+
+
+def test_unknown_is_counted_rendered_and_valid_against_the_schema():
+    import pathlib
+
+    import jsonschema
+
+    unknown = _report.host_result(
+        {
+            "checks": {"syslog": {"status": "unknown", "reason": "the mail log was not read: not root"}},
+            "syslog": {"source": "none", "access": "cannot read /var/log/mail.log (0640 root:adm): not root"},
+        }
+    )
+    data = _report.fleet({"mx01": _report.host_result(HEALTHY), "mx02": unknown}, "r", "s", "f")
+    assert data["summary"]["unknown"] == 1 and data["escalate"] == []
+    assert "1 unknown" in _report.render_markdown(data) and "1 unknown" in _report.summary_lines(data)[0]
+    assert "<br>unknown</div>" in _report.render_html(data)
+    junit = ET.fromstring(_report.render_junit(data))
+    assert [f.get("type") for f in junit.iter("failure")] == ["unknown"]
+    schema = json.loads((pathlib.Path(__file__).resolve().parents[4] / "docs" / "fleet.schema.json").read_text())
+    jsonschema.validate(json.loads(json.dumps(data)), schema)
+
+
+def test_summary_is_cut_at_a_word_never_inside_a_number():
+    evidence = "12 message(s), oldest 21619 s old (warning at 14400 s / 500 messages, critical at 172800 s / 5000)"
+    reasons = [f"queue: MTA queue backlog: {evidence}", f"syslog: {'x ' * 80}", "smtp: 220 then 221"]
+    status = {"checks": {"queue": {"status": "warning", "reason": reasons[0][7:]}}}
+    result = _report.host_result(status)
+    result["reasons"] = reasons
+    data = _report.fleet({"mx01": result}, "r", "s", "f")
+    for limit in range(40, 330, 7):
+        line = _report.summary_lines(data, limit)[1]
+        text = line.split(": ", 2)[2]
+        assert text.endswith(" [...]") or text == "; ".join(reasons), line
+        kept = text.removesuffix(" [...]")
+        assert "; ".join(reasons).startswith(kept)
+        cut_at = len(kept)
+        rest = "; ".join(reasons)[cut_at:]
+        assert not rest or rest[0] in " ;,:", (limit, kept[-20:], rest[:20])  # the next character starts a word
+        assert len(kept) <= limit
+    assert _report._cut("14400" * 100, 300) == "14400" * 100  # no place to cut: whole

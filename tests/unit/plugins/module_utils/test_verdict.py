@@ -100,7 +100,9 @@ def test_smtp_check():
 
 
 def test_worst():
-    assert _verdict.worst(["ok", "unknown", "warning"]) == "warning"
+    # unknown: the check could not be done; what was not seen may be critical, so it outranks a warning
+    assert _verdict.worst(["ok", "unknown", "warning"]) == "unknown"
+    assert _verdict.worst(["unknown", "critical"]) == "critical"
     assert _verdict.worst(["ok", "critical"]) == "critical"
     assert _verdict.worst([]) == "unknown"
 
@@ -110,3 +112,37 @@ def test_syslog_daemon_down_is_a_warning():
     assert got["status"] == "warning" and "no syslog daemon" in got["reason"]
     got = _verdict.syslog_check({"source": "none", "problems": ["no mail log found: x"], "daemon": {"running": False}})
     assert "log lines are lost" in got["reason"]
+
+
+# --------------------------------------------------------------- what cannot be seen without root
+LISTENER = {"state": "accepting", "pid": 71, "ppid": 1, "pidfile": "/run/sm.pid", "pidfile_matches": True}
+HIDDEN = [{"address": "0.0.0.0", "port": 25, "pid": None, "args": None}]  # /proc/PID/fd of root's listener
+
+
+def test_port_owner_hidden_without_root_is_unknown_unless_the_banner_is_sendmails():
+    got = _verdict.process_check(LISTENER, HIDDEN)
+    assert got["status"] == "unknown" and "not root" in got["reason"] and "become" in got["reason"]
+    got = _verdict.process_check(LISTENER, HIDDEN, banner_mta="sendmail")
+    assert got["status"] == "ok" and "its banner is sendmail's" in got["reason"]
+    got = _verdict.process_check(LISTENER, HIDDEN, banner_mta="postfix")
+    assert got["status"] == "critical" and "answers as Postfix" in got["reason"]
+
+
+def test_pidfile_not_readable_is_unknown_not_a_pidfile_fault():
+    daemon = dict(LISTENER, pidfile_matches=False, pidfile_problem="cannot open: Permission denied")
+    daemon["pidfile_access"] = "cannot read /run/sm.pid (0640 root:smmsp): not root, and not in group smmsp"
+    got = _verdict.process_check(daemon, HIDDEN, banner_mta="sendmail")
+    assert got["status"] == "unknown" and "PidFile not compared" in got["reason"] and "not root" in got["reason"]
+    # a listener that is gone is seen without root: that stays critical
+    absent = dict(daemon, state="absent", pid=None)
+    assert _verdict.process_check(absent, HIDDEN)["status"] == "critical"
+
+
+def test_config_and_syslog_not_done_for_lack_of_privilege_are_unknown():
+    config = {"path": "/etc/mail/sendmail.cf", "exists": True, "readable": True}
+    config["check"] = {"ok": None, "skipped": "not root: ...", "access": "not root: sendmail -bC runs only as root"}
+    got = _verdict.config_check(config)
+    assert got["status"] == "unknown" and "not root" in got["reason"]
+    scan = {"source": "none", "access": "cannot read /var/log/mail.log (0640 root:adm): not root", "problems": []}
+    got = _verdict.syslog_check(scan)
+    assert got["status"] == "unknown" and "not root" in got["reason"]
