@@ -13,7 +13,7 @@ import hashlib
 import os
 import platform
 
-from . import _config, _process, _queue, _syslog, _verdict
+from . import _config, _crash, _process, _queue, _syslog, _verdict
 from ._mailq import parse_mailq
 from ._platform import Layout
 from ._runner import Runner
@@ -211,16 +211,19 @@ def collect_queue(
             "status": "ok",
             "evidence": ["no queue directory configured"],
         }
+    cache = cache or {}
+    cache_dir, cache_problem = private_cache_dir(cache.get("dir"), cache.get("write", False))
     try:
-        cache = cache or {}
         summary = _queue.scan_queue(
             dirs,
             now,
-            cache_dir=cache.get("dir"),
+            cache_dir=cache_dir,
             cache_max_entries=cache.get("max_entries", 150000),
             write_cache=cache.get("write", False),
         ).to_dict()
         summary["source"] = "directory"
+        if cache_problem:
+            summary["cache"] = dict(summary.get("cache") or {}, problem=cache_problem)
     except _queue.QueueError as exc:
         summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc))
     verdict, status, evidence = _queue.queue_verdict(summary, **thresholds)
@@ -239,6 +242,21 @@ def collect_queue(
         summary["space"] = None
     summary.update(name=name, present=True, verdict=verdict, status=status, evidence=evidence)
     return summary
+
+
+def private_cache_dir(path: str | None, create: bool) -> tuple[str | None, str | None]:
+    """The queue cache directory if it is (or, when *create*, was made) a private directory of ours.
+
+    A cache in a directory someone else can write could be planted to feed a forged summary, and the
+    directory is user-supplied: it is checked like a dump directory, never chmod'ed. Returns
+    (directory or None, why the cache is off)."""
+    if not path:
+        return None, None
+    try:
+        _crash.safe_dir(path, create=create)
+    except (_crash.CrashError, OSError) as exc:
+        return None, f"queue cache disabled: {clean(str(exc), 400)}"
+    return path, None
 
 
 def collect_queues(

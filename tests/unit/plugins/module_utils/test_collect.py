@@ -63,3 +63,27 @@ def test_unreadable_queue_falls_back_to_mailq(tmp_path, fixture_bytes):
     assert got["source"] == "mailq" and got["count"] == 2 and "does not exist" in got["error"]
     assert got["by_domain"] == {"remote.example": 1, "other.example": 1}
     assert got["by_reason"] == {"Deferred: Connection timed out with mx.remote.example.": 1, "(none)": 1}
+
+
+def test_queue_cache_in_a_directory_that_is_not_ours_is_off_and_left_alone(tmp_path):
+    """#13 item 1: a user-supplied cache_dir is checked like a dump directory; a shared one is not written,
+    not read (a planted cache would forge the summary) and not chmod'ed."""
+    import os
+    import stat
+
+    queue = tmp_path / "mqueue"
+    queue.mkdir(0o700)
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o755)
+    thresholds = {"warn_count": 10, "crit_count": 20, "warn_age": 60, "crit_age": 120}
+    summary = _collect.collect_queue(
+        "mta", [str(queue)], 0, None, "/nonexistent", thresholds, 5, {"dir": str(shared), "write": True}
+    )
+    assert "queue cache disabled" in summary["cache"]["problem"] and "mode 0755" in summary["cache"]["problem"]
+    assert os.listdir(shared) == [] and stat.S_IMODE(os.lstat(shared).st_mode) == 0o755
+    fresh = tmp_path / "cache" / "opsiface"
+    summary = _collect.collect_queue(
+        "mta", [str(queue)], 0, None, "/nonexistent", thresholds, 5, {"dir": str(fresh), "write": True}
+    )
+    assert "problem" not in summary["cache"] and stat.S_IMODE(os.lstat(fresh).st_mode) == 0o700

@@ -143,3 +143,14 @@ def test_move_aside_of_a_mount_point_moves_files_inside(q, monkeypatch):
     ids, _unused = _queue.queue_ids([str(aside)])
     assert "6ARAcccc000003" in ids
     assert _queue.queue_ids([str(q)])[0] == []
+
+
+def test_trash_in_an_existing_shared_directory_is_refused_and_left_alone(q, tmp_path):
+    """#13 item 1: trash_dir=/var/spool left /var/spool 0700 and local submission failed (rc 78)."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    spool.chmod(0o755)
+    with pytest.raises(_queue.QueueError, match=r"not a private directory of ours \(mode 0755"):
+        _queueops.delete([str(q)], ["6ARAaaaa000001"], str(spool), check_mode=False)
+    assert oct(os.stat(spool).st_mode & 0o7777) == "0o755" and os.listdir(spool) == []
+    assert (q / "qf6ARAaaaa000001").exists() and (q / "df6ARAaaaa000001").exists()
