@@ -321,3 +321,37 @@ def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: flo
         "anomalies": {},
         "anomaly_examples": [],
     }
+
+
+def sendmail_identity(pid: int, runner: Runner, proc_root: str = "/proc") -> dict | None:
+    """What runs as *pid*: /proc on Linux; elsewhere ``ps`` (no executable, no start time)."""
+    if platform.system() == "Linux" and os.path.isdir(proc_root):
+        return _process.read_identity(pid, proc_root)
+    res = runner.run(["ps", "-o", "pid,ppid,s,etime,args", "-p", str(int(pid))], timeout=15)
+    for proc in _process.parse_ps_o(res.stdout.decode("utf-8", "replace")):
+        if proc.pid == pid:
+            return {
+                "pid": pid,
+                "ppid": proc.ppid,
+                "state": proc.state,
+                "start": None,
+                "comm": "",
+                "args": proc.args,
+                "exe": None,
+                "source": "ps",
+            }
+    return None
+
+
+def verify_sendmail(
+    pid: int, runner: Runner, before: dict | None = None, proc_root: str = "/proc"
+) -> tuple[dict | None, str | None]:
+    """(identity, problem): whether *pid* may be signalled, dumped or traced as sendmail right now.
+
+    With *before* (an identity read earlier), the process must also still be that one (same start
+    time): a PID that was reused by another process in between is refused."""
+    ident = sendmail_identity(pid, runner, proc_root)
+    problem = _process.target_problem(ident, pid, _process.protected_pids(proc_root))
+    if problem is None and before is not None and not _process.same_process(before, ident):
+        problem = f"pid {pid} is no longer the process seen before (it exited and the PID was reused)"
+    return ident, problem

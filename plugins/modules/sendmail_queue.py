@@ -81,7 +81,9 @@ options:
     type: bool
     default: false
   trash_dir:
-    description: Where V(delete) moves messages (a dated 0700 subdirectory per run).
+    description:
+      - Where V(delete) moves messages (a dated 0700 subdirectory per run). Created 0700 if missing; an existing one is
+        used only if it already is private (0700, owned by the module's user, not a symlink) and is never chmod'ed.
     type: path
     default: /var/spool/opsiface-sendmail/trash
   warn_count:
@@ -133,7 +135,9 @@ options:
     type: list
     elements: path
   cache_dir:
-    description: Where the summary cache lives (created 0700, files 0600; a symlink or a foreign owner disables it).
+    description:
+      - Where the summary cache lives (created 0700, files 0600). An existing directory that is not private (a symlink,
+        another owner, group or other access) disables the cache and is left as it is.
     type: path
     default: /var/cache/opsiface-sendmail
 seealso:

@@ -16,7 +16,9 @@ description:
     group-writable either), and that the binary is present. It fails when any check fails and says which.
   - V(stopped) stops the daemon through the platform's service manager (Debian C(/etc/init.d/sendmail stop), RHEL
     C(systemctl stop sendmail), Solaris C(svcadm disable -st network/smtp:sendmail)) and waits until the listener
-    process is gone. Only with O(force=true) does it then send TERM and, ten seconds later, KILL.
+    process is gone. Only with O(force=true) does it then send TERM and, ten seconds later, KILL, each only after
+    checking, right before the signal, that the PID still is the sendmail listener seen before (same start time,
+    a sendmail binary, never PID 1 or the module's own process tree).
   - V(started) starts it the same way and waits for a listener that accepts connections and whose parent is init
     (O(expected_ppids)). A listener that runs already is left alone.
   - V(restarted) is V(preflight), V(stopped) and V(started) in one call; it touches nothing when the pre-flight
@@ -287,6 +289,7 @@ def main() -> None:
             result["daemon"] = before
             module.exit_json(**result)
     if state in ("stopped", "restarted"):
+        target = _collect.verify_sendmail(before["pid"], runner)[0] if before.get("pid") else None
         step = _service.stop(
             runner,
             p["stop_command"] or layout.service_stop,
@@ -294,6 +297,7 @@ def main() -> None:
             p["timeout"],
             p["force"],
             module.check_mode,
+            verify=lambda pid: _collect.verify_sendmail(pid, runner, before=target)[1],
         )
         _merge(result, step)
         if not step.ok:

@@ -118,7 +118,9 @@ options:
     type: bool
     default: true
   queue_cache_dir:
-    description: Where the queue cache lives (created 0700; files 0600; a symlink or foreign owner disables it).
+    description:
+      - Where the queue cache lives (created 0700; files 0600). An existing directory that is not private (a symlink,
+        another owner, group or other access) disables the cache and is left as it is.
     type: path
     default: /var/cache/opsiface-sendmail
   smtp_host:

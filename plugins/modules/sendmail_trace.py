@@ -60,11 +60,16 @@ options:
     type: int
     default: 10485760
   dir:
-    description: Where trace files go.
+    description:
+      - Where trace files go. Created 0700 if missing; an existing directory is used only if it already is private
+        (0700, owned by the module's user, not a symlink) and is never chmod'ed. Nothing is written outside it.
     type: path
     default: /var/lib/opsiface-sendmail/trace
   pid:
-    description: The process to trace. Default the listener.
+    description:
+      - The process to trace. Default the listener.
+      - It must be a sendmail process (its executable a sendmail binary, its title or name sendmail's), not PID 1 and
+        not the module's own process tree, or the call is refused; it is checked again right before the tracer attaches.
     type: int
   pidfile:
     description: The daemon's PidFile. Default from O(config_path).
@@ -224,6 +229,9 @@ def main() -> None:
         pid = p["pid"] or daemon.get("pid")
         if pid is None or not _service.pid_alive(pid):
             module.fail_json(msg=f"no sendmail listener to trace (state {daemon.get('state')})", **result)
+        target, problem = _collect.verify_sendmail(pid, runner)
+        if problem:
+            module.fail_json(msg=f"refusing to trace pid {pid}: {problem}; nothing was done", **result)
         tool = runner.which("strace") or runner.which("truss")
         if tool is None:
             module.fail_json(msg="neither strace nor truss is installed", **result)
@@ -238,6 +246,9 @@ def main() -> None:
             except (_crash.CrashError, OSError) as exc:
                 module.fail_json(msg=f"trace directory: {exc}", **result)
             output = os.path.join(p["dir"], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{pid}.trace")
+            problem = _collect.verify_sendmail(pid, runner, before=target)[1]
+            if problem:  # right before attaching: still the process checked above
+                module.fail_json(msg=f"not traced: {problem}", **result)
             run = _trace.bounded_trace(_trace.tracer_argv(tool, pid, output), output, p["seconds"], p["max_bytes"])
             with open(output, "rb") as fh:
                 summary = _trace.summarize_syscalls(fh.read().decode("utf-8", "replace"))
