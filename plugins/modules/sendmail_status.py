@@ -63,7 +63,9 @@ options:
     description:
       - The most the log scan reads, newest first, across the log and its rotations. A log larger than that within
         the window is reported incomplete (C(complete=false), with a problem saying where it stopped), so the scan's
-        time and memory stay bounded whatever the log's size.
+        time and memory stay bounded whatever the log's size. When the budget runs out inside a long run without
+        newlines (a burst of NUL bytes after a crash, a binary write) the problem says so; NUL runs separate lines,
+        and a line glued after binary garbage is still read (C(salvaged) in C(files)).
     type: int
     default: 536870912
   max_lines:
