@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
@@ -304,12 +305,28 @@ def _ordered(data: dict) -> list[tuple[str, dict]]:
     return sorted(data["hosts"].items(), key=lambda kv: (-RANK.get(kv[1]["status"], 0), kv[0]))
 
 
+# Markdown that a viewer would act on: inline HTML (entities), emphasis, code, links and images, table cells.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|~#!])")
+
+
+def md(value) -> str:
+    """Host-provided text as inert Markdown, escaped once at the edge, as render_html escapes HTML.
+
+    Raw HTML becomes entities (an SMTP banner's ``<img src=x onerror=...>`` is shown, never rendered),
+    Markdown punctuation is backslash-escaped (no emphasis, links, images or code spans, and ``|`` cannot
+    end a table cell), and line breaks and other control characters are made visible (a cell or list item
+    stays on one line)."""
+    text = clean(str(value), 4096)
+    text = html.escape(text, quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
 def render_markdown(data: dict) -> str:
     s = data["summary"]
     lines = [
-        f"# {_title(data)} {data['run_id']}",
+        f"# {md(_title(data))} {md(data['run_id'])}",
         "",
-        f"Started {data['started']}, finished {data['finished']}. "
+        f"Started {md(data['started'])}, finished {md(data['finished'])}. "
         f"{s['total']} hosts: {s['ok']} ok, {s['warning']} warning, {s['critical']} critical, "
         f"{s['unreachable']} unreachable.",
         "",
@@ -317,15 +334,15 @@ def render_markdown(data: dict) -> str:
         "| --- | --- | --- | --- |",
     ]
     for host, r in _ordered(data):
-        reasons = "<br>".join(x.replace("|", "\\|") for x in r["reasons"]) or "-"
-        lines.append(f"| {host} | {r['status']} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
+        reasons = "<br>".join(md(x) for x in r["reasons"]) or "-"
+        lines.append(f"| {md(host)} | {md(r['status'])} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
     if data.get("pending"):
-        lines += ["", f"Not reached (the rollout stopped before them): {', '.join(data['pending'])}."]
+        lines += ["", f"Not reached (the rollout stopped before them): {', '.join(md(h) for h in data['pending'])}."]
     lines += ["", "## Observations and actions", ""]
     for host, r in _ordered(data):
-        lines.append(f"### {host} ({r['status']})")
-        lines += [f"- {o}" for o in r["observations"]]
-        lines += [f"- action: {a}" for a in r["actions"]]
+        lines.append(f"### {md(host)} ({md(r['status'])})")
+        lines += [f"- {md(o)}" for o in r["observations"]]
+        lines += [f"- action: {md(a)}" for a in r["actions"]]
         lines.append("")
     return "\n".join(lines)
 
