@@ -222,7 +222,7 @@ def test_a_binary_run_without_nul_or_newline_salvages_the_line_after_and_says_wh
 
 
 def test_a_rotated_gzip_with_a_nul_burst_is_streamed_and_counted(tmp_path):
-    path, _before, _run = _log_with_a_run(tmp_path, b"\0" * 3_000_000, gz=True)
+    _path, _before, _run = _log_with_a_run(tmp_path, b"\0" * 3_000_000, gz=True)
     live = tmp_path / "mail.log"
     live.write_bytes(b"")
     tracemalloc.start()
