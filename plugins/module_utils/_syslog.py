@@ -227,10 +227,12 @@ def salvage(raw: bytes, now: float, utc_offset: int = 0) -> list[tuple[LogLine, 
 
 def parse_lines(raw: bytes, now: float, utc_offset: int = 0) -> list[tuple[LogLine, bytes]]:
     """The syslog line(s) in one raw line: itself when it parses, else what :func:`salvage` recovers."""
+    if len(raw) < 20:  # shorter than any syslog line ("Jan  1 00:00:00 h p: "): garbage between NUL bytes
+        return []
     line = parse_line(raw, now, utc_offset)
     if line is not None and line.timestamp is not None:
         return [(line, raw)]
-    return salvage(raw, now, utc_offset) if len(raw) > 16 else []
+    return salvage(raw, now, utc_offset)
 
 
 def rotated_files(path: str) -> list[str]:

@@ -135,7 +135,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _report, _safefile
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _report, _safefile
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -176,6 +176,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.fleet_report)
     p = module.params
     finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     op = p["operation"]

@@ -62,7 +62,7 @@ options:
     type: path
     default: /var/crash/sendmail
   keep:
-    description: How many bundles to keep (the newest); older ones are removed after a successful capture.
+    description: How many bundles to keep (the newest, 1 to 1000); older ones are removed after a successful capture.
     type: int
     default: 5
   compress:
@@ -166,6 +166,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _crash,
     _platform,
@@ -606,6 +607,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_crash)
     Capture(module).run()
 
 

@@ -62,10 +62,11 @@ options:
     description: Select messages whose envelope sender contains this text.
     type: str
   older_than:
-    description: Select messages queued at least this many seconds ago (from the qf C(T) line).
+    description: Select messages queued at least this many seconds ago (from the qf C(T) line); 1 or more.
     type: int
   limit:
-    description: V(list) returns at most this many messages; the mutating operations refuse a larger selection.
+    description:
+      - V(list) returns at most this many messages; the mutating operations refuse a larger selection. 1 to 1000000.
     type: int
     default: 1000
   verbose:
@@ -73,7 +74,7 @@ options:
     type: bool
     default: false
   reason:
-    description: The quarantine reason for V(hold).
+    description: The quarantine reason for V(hold); at most 512 characters, no control characters.
     type: str
     default: held by opsiface.sendmail
   purge:
@@ -262,6 +263,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _platform,
     _queue,
@@ -310,20 +312,11 @@ def main() -> None:
         required_if=[("operation", "account", ("expected_ids", "since"))],
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_queue)
     p = module.params
     op = p["operation"]
     if op not in ("summary", "list", "ids", "account") and p["queue"] == "both":
         module.fail_json(msg=f"operation={op} acts on one queue: set queue to mta or msp")
-    try:
-        for qid in p["queue_ids"] or []:
-            _queue.decode_queue_id(qid)
-        for ids in (p["expected_ids"] or {}).values():
-            for qid in ids or []:
-                _queue.decode_queue_id(str(qid))
-        if p["reason"] and any(c in p["reason"] for c in "\r\n\0"):
-            raise _queue.QueueError("reason must not contain CR, LF or NUL")
-    except _queue.QueueError as exc:
-        module.fail_json(msg=str(exc))
     now = time.time()
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()

@@ -164,6 +164,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _config,
     _platform,
@@ -255,6 +256,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_service)
     p = module.params
     state = p["state"]
     layout = _platform.detect()

@@ -250,7 +250,14 @@ platform:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect, _platform, _runner, _smtp, _verdict
+from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
+    _collect,
+    _platform,
+    _runner,
+    _smtp,
+    _verdict,
+)
 
 
 def main() -> None:
@@ -291,6 +298,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_status)
     p = module.params
     now = time.time()
     layout = _platform.detect()

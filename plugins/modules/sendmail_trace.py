@@ -136,10 +136,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _crash,
     _platform,
-    _queue,
     _queueops,
     _runner,
     _service,
@@ -166,21 +166,14 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_trace)
     p = module.params
     result: dict = {"changed": False, "addresses": [], "deliveries": [], "actions": [], "observations": []}
     try:
-        if len(p["addresses"]) > 100 or len(p["queue_ids"]) > 100:
-            raise _trace.TraceError("at most 100 addresses and 100 queue IDs per call")
         for address in p["addresses"]:
             _trace.check_address(address)
-        for qid in p["queue_ids"]:
-            _queue.decode_queue_id(qid)
-        if not 1 <= p["seconds"] <= 600:
-            raise _trace.TraceError(f"seconds={p['seconds']} is outside 1..600")
-        if not 1024 <= p["max_bytes"] <= 1 << 30:
-            raise _trace.TraceError(f"max_bytes={p['max_bytes']} is outside 1 KiB..1 GiB")
-    except (_trace.TraceError, _queue.QueueError) as exc:
-        module.fail_json(msg=str(exc))
+    except _trace.TraceError as exc:
+        module.fail_json(msg=f"invalid argument: {exc}; nothing was done")
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()
     sendmail = p["sendmail_path"] or layout.sendmail

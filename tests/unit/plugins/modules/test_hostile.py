@@ -118,3 +118,117 @@ def test_a_pid_reused_between_the_guards_and_the_signal_is_not_signalled(
     assert r["failed"] and "was not signalled" in r["msg"], r
     assert recorders["kill"] == [] and recorders["prlimit_set"] == []
     assert signal.SIGABRT not in [a[1] for a in recorders["kill"] if len(a) > 1]
+
+
+# #13 item 7: every argument is validated, with a clear message, before anything is done
+from ansible_collections.opsiface.sendmail.plugins.modules import (  # noqa: E402
+    fleet_report,
+    sendmail_queue,
+    sendmail_service,
+    sendmail_status,
+    sendmail_trace,
+    smtp_probe,
+)
+
+NAN, INF = float("nan"), float("inf")
+HOSTILE_ARGS = [
+    (sendmail_queue, {"operation": "hold", "queue": "mta", "older_than": -1}, "older_than=-1"),
+    (sendmail_queue, {"operation": "list", "older_than": 0}, "older_than=0"),
+    (
+        sendmail_queue,
+        {"operation": "hold", "queue": "mta", "queue_ids": ["6ARAuis9000145"], "reason": "x" * 300000},
+        "reason is 300000 characters long",
+    ),
+    (sendmail_queue, {"operation": "list", "limit": 0}, "limit=0"),
+    (
+        sendmail_queue,
+        {"operation": "delete", "queue": "mta", "queue_ids": ["6ARAuis9000145"], "trash_dir": "trash"},
+        "trash_dir='trash' is not an absolute path",
+    ),
+    (sendmail_queue, {"cache_dir": "/var/cache/x\0y"}, "cache_dir="),
+    (sendmail_queue, {"command_timeout": NAN}, "command_timeout=nan is not a finite number"),
+    (sendmail_queue, {"command_timeout": 1e300}, "command_timeout=1e+300 is outside (0, 3600]"),
+    (sendmail_queue, {"warn_count": 10, "crit_count": 5}, "warn_count=10 is above crit_count=5"),
+    (sendmail_queue, {"operation": "account", "expected_ids": {"mta": [], "../x": []}, "since": 1}, "expected_ids has"),
+    (sendmail_queue, {"operation": "account", "expected_ids": {"mta": ["../../etc"]}, "since": 1}, "not a queue ID"),
+    (sendmail_queue, {"operation": "account", "expected_ids": {"mta": []}, "since": INF}, "since=inf"),
+    (sendmail_queue, {"recipient_domain": "a b\r\n"}, "recipient_domain must not contain CR"),
+    (smtp_probe, {"port": 0}, "port=0 is not a TCP port"),
+    (smtp_probe, {"port": 65536}, "port=65536 is not a TCP port"),
+    (smtp_probe, {"port": -1}, "port=-1 is not a TCP port"),
+    (smtp_probe, {"host": "mx01\r\nQUIT"}, "host must not contain CR"),
+    (smtp_probe, {"host": "mx 01"}, "host='mx 01' is not a host name"),
+    (smtp_probe, {"host": "mx\u000001"}, "host must not contain"),
+    (smtp_probe, {"host": "-oProxyCommand=x"}, "is not a host name"),
+    (smtp_probe, {"banner_timeout": 1e300}, "banner_timeout=1e+300"),
+    (smtp_probe, {"connect_timeout": NAN}, "connect_timeout=nan"),
+    (smtp_probe, {"command_timeout": -1}, "command_timeout=-1"),
+    (smtp_probe, {"verify_timeout": 0}, "verify_timeout=0"),
+    (smtp_probe, {"mailbox": "root"}, "mailbox='root' is not an absolute path"),
+    (sendmail_status, {"since_minutes": 0}, "since_minutes=0"),
+    (sendmail_status, {"syslog_max_bytes": -1}, "syslog_max_bytes=-1"),
+    (sendmail_status, {"ports": [25, 0]}, "ports=0 is not a TCP port"),
+    (sendmail_status, {"smtp_port": 70000}, "smtp_port=70000"),
+    (sendmail_status, {"smtp_host": "a\nb"}, "smtp_host must not contain"),
+    (sendmail_status, {"smtp_timeout": INF}, "smtp_timeout=inf"),
+    (sendmail_status, {"max_lines": -1}, "max_lines=-1"),
+    (sendmail_status, {"log_paths": ["mail.log"]}, "log_paths='mail.log' is not an absolute path"),
+    (sendmail_status, {"syslog_warn_errors": 5, "syslog_crit_errors": 1}, "syslog_warn_errors=5 is above"),
+    (sendmail_service, {"state": "stopped", "timeout": NAN}, "timeout=nan"),
+    (sendmail_service, {"state": "stopped", "stop_command": []}, "stop_command is an empty command"),
+    (sendmail_service, {"state": "started", "start_command": ["-x"]}, "starts with '-'"),
+    (sendmail_service, {"state": "started", "expected_ppids": [0]}, "expected_ppids=0"),
+    (sendmail_crash, {"keep": 0}, "keep=0"),
+    (sendmail_crash, {"keep": -5}, "keep=-5"),
+    (sendmail_crash, {"space_margin": 0.5}, "space_margin=0.5"),
+    (sendmail_crash, {"space_margin": NAN}, "space_margin=nan"),
+    (sendmail_crash, {"timeout": INF}, "timeout=inf"),
+    (sendmail_crash, {"pid": -1}, "pid=-1"),
+    (sendmail_crash, {"dir": "crash"}, "dir='crash' is not an absolute path"),
+    (sendmail_trace, {"syscalls": True, "seconds": NAN}, "seconds=nan"),
+    (sendmail_trace, {"syscalls": True, "max_bytes": 10}, "max_bytes=10"),
+    (sendmail_trace, {"syscalls": True, "pid": 0}, "pid=0"),
+    (sendmail_trace, {"queue_ids": ["6ARAuis9000145/../x"]}, "not a queue ID"),
+    (sendmail_trace, {"addresses": ["-bi"]}, "would be read as an option"),
+    (
+        fleet_report,
+        {"hosts": {"mx01": {"status": "ok"}}, "run_id": "r", "started": "s", "report_dir": "/x"},
+        "hosts.mx01 has no status",
+    ),
+    (fleet_report, {"hosts": {}, "run_id": "r\n<b>", "started": "s", "report_dir": "/x"}, "run_id must not contain"),
+]
+
+
+@pytest.fixture
+def no_side_effects(recorders, monkeypatch, tmp_path):
+    """Recorders for everything a module could do besides the runner and signals: sockets and file changes."""
+    done = []
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(name):
+        def record(*args, **kwargs):
+            done.append((name, args))
+            raise AssertionError(f"{name} called by a refused module call")
+
+        return record
+
+    import socket
+
+    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
+    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
+    for name in ("mkdir", "makedirs", "chmod", "chown", "rename", "replace", "unlink", "symlink", "link"):
+        monkeypatch.setattr(os, name, refuse(name))
+    return dict(recorders, done=done)
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "msg"),
+    HOSTILE_ARGS,
+    ids=[f"{m.__name__.rsplit('.', 1)[-1]}-{i}" for i, (m, _a, _m) in enumerate(HOSTILE_ARGS)],
+)
+def test_hostile_arguments_are_refused_before_anything_is_done(no_side_effects, capsys, module, args, msg):
+    r = run(module, args, capsys)
+    assert r.get("failed") and msg in r["msg"], r
+    assert "Traceback" not in r["msg"]
+    assert no_side_effects["runner"].calls == [] and no_side_effects["kill"] == [] and no_side_effects["done"] == []
