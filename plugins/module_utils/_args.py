@@ -145,8 +145,17 @@ def common(p: dict) -> None:
     seconds("command_timeout", p.get("command_timeout"), 3600)
 
 
+def lock(p: dict) -> None:
+    """The options of the doc fragment opsiface.sendmail.lock."""
+    text("lock_owner", p.get("lock_owner"), 200)
+    number("lock_wait", p.get("lock_wait"), 0, MAX_SECONDS)  # 0: refuse at once when the host is busy
+    number("lock_grace", p.get("lock_grace"), 1, 7 * MAX_SECONDS)
+    path("lock_dir", p.get("lock_dir"))
+
+
 def sendmail_queue(p: dict) -> None:
     common(p)
+    lock(p)
     queue_ids("queue_ids", p["queue_ids"], 10000)
     text("recipient_domain", p["recipient_domain"], 255)
     if p["recipient_domain"] is not None and (" " in p["recipient_domain"] or "/" in p["recipient_domain"]):
@@ -215,6 +224,7 @@ def smtp_probe(p: dict) -> None:
 
 def sendmail_service(p: dict) -> None:
     common(p)
+    lock(p)
     seconds("timeout", p["timeout"], 3600)
     argv("stop_command", p["stop_command"])
     argv("start_command", p["start_command"])
@@ -225,6 +235,7 @@ def sendmail_service(p: dict) -> None:
 
 def sendmail_crash(p: dict) -> None:
     common(p)
+    lock(p)
     path("dir", p["dir"])
     number("keep", p["keep"], 1, 1000)
     number("space_margin", p["space_margin"], 1.0, 100.0)
@@ -234,6 +245,7 @@ def sendmail_crash(p: dict) -> None:
 
 def sendmail_trace(p: dict) -> None:
     common(p)
+    lock(p)
     sized("addresses", p["addresses"], 100)
     sized("queue_ids", p["queue_ids"], 100)
     queue_ids("queue_ids", p["queue_ids"], 100)
@@ -241,6 +253,24 @@ def sendmail_trace(p: dict) -> None:
     number("max_bytes", p["max_bytes"], 1024, 1 << 30)
     path("dir", p["dir"])
     number("pid", p["pid"], 1, 1 << 22)
+
+
+def sendmail_lock(p: dict) -> None:
+    for key in ("owner", "operation", "break_owner"):
+        text(key, p[key], 200)
+    number("wait", p["wait"], 0, MAX_SECONDS)
+    number("grace", p["grace"], 1, 7 * MAX_SECONDS)
+    path("lock_dir", p["lock_dir"])
+    controller = p["controller"]
+    if controller is not None:
+        if set(controller) - {"host", "pid", "start"}:
+            raise ArgError(f"controller has keys other than host, pid and start: {_show(sorted(controller))}")
+        text("controller.host", controller.get("host"), 253)
+        for key in ("pid", "start"):
+            if controller.get(key) is not None and (
+                isinstance(controller[key], bool) or not isinstance(controller[key], int)
+            ):
+                raise ArgError(f"controller.{key}={_show(controller[key])} is not a number")
 
 
 def fleet_report(p: dict) -> None:

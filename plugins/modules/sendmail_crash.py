@@ -33,6 +33,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -169,6 +170,7 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _args,
     _collect,
     _crash,
+    _oplock,
     _platform,
     _queue,
     _runner,
@@ -219,6 +221,7 @@ class Capture:
 
     def run(self) -> None:
         p = self.p
+        _oplock.Held(self.module, f"crash capture ({p['mode']})").attach()  # held until the module exits
         if platform.system() == "SunOS":
             self.run_solaris()
         if platform.system() != "Linux":
@@ -604,6 +607,7 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         supports_check_mode=True,
     )

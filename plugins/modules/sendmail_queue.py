@@ -25,11 +25,14 @@ description:
   - V(account) is the restart's "nothing lost" gate. Each ID of O(expected_ids) must be in a queue again, in one of
     O(aside_dirs), or logged in the mail log since O(since) as sent or bounced; the module fails and names the others.
   - Every mutating operation plans first; in check mode it returns the same result shape and changes nothing.
+  - V(flush), V(hold), V(release), V(delete) and V(move_aside) hold the host's operation lock (see O(lock_owner)): they
+    wait for, or refuse beside, another operation on the host such as a restart.
 author:
   - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -265,6 +268,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _args,
     _collect,
+    _oplock,
     _platform,
     _queue,
     _queueops,
@@ -308,6 +312,7 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         required_if=[("operation", "account", ("expected_ids", "since"))],
         supports_check_mode=True,
@@ -317,6 +322,8 @@ def main() -> None:
     op = p["operation"]
     if op not in ("summary", "list", "ids", "account") and p["queue"] == "both":
         module.fail_json(msg=f"operation={op} acts on one queue: set queue to mta or msp")
+    if op in ("flush", "hold", "release", "delete", "move_aside"):
+        _oplock.Held(module, f"queue {op}").attach()  # the host's operation lock, released as the module exits
     now = time.time()
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()

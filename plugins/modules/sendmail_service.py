@@ -23,11 +23,14 @@ description:
     (O(expected_ppids)). A listener that runs already is left alone.
   - V(restarted) is V(preflight), V(stopped) and V(started) in one call; it touches nothing when the pre-flight
     fails. The role M(opsiface.sendmail.restart) adds the queue accounting and the SMTP gate around the same steps.
+  - V(stopped), V(started) and V(restarted) hold the host's operation lock (see O(lock_owner)); the role
+    M(opsiface.sendmail.restart) holds one lease over all of its steps.
 author:
   - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -167,6 +170,7 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _args,
     _collect,
     _config,
+    _oplock,
     _platform,
     _runner,
     _service,
@@ -253,12 +257,15 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         supports_check_mode=True,
     )
     _args.check(module, _args.sendmail_service)
     p = module.params
     state = p["state"]
+    if state != "preflight":
+        _oplock.Held(module, f"service {state}").attach()  # the host's operation lock, released as the module exits
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()
     sendmail = p["sendmail_path"] or layout.sendmail

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -139,6 +140,7 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _args,
     _collect,
     _crash,
+    _oplock,
     _platform,
     _queueops,
     _runner,
@@ -163,6 +165,7 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         supports_check_mode=True,
     )
@@ -174,6 +177,8 @@ def main() -> None:
             _trace.check_address(address)
     except _trace.TraceError as exc:
         module.fail_json(msg=f"invalid argument: {exc}; nothing was done")
+    if p["queue_ids"] or p["syscalls"]:  # a delivery attempt, or attaching to the daemon
+        _oplock.Held(module, "trace").attach()  # the host's operation lock, released as the module exits
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()
     sendmail = p["sendmail_path"] or layout.sendmail

@@ -232,3 +232,36 @@ def test_hostile_arguments_are_refused_before_anything_is_done(no_side_effects, 
     assert r.get("failed") and msg in r["msg"], r
     assert "Traceback" not in r["msg"]
     assert no_side_effects["runner"].calls == [] and no_side_effects["kill"] == [] and no_side_effects["done"] == []
+
+
+# #13 item 9: a call that changes the host waits for, or refuses beside, another operation on it
+def test_delete_refuses_while_a_restart_holds_the_host(tmp_path, capsys, private_lock_dir):
+    from pathlib import Path
+
+    from ansible_collections.opsiface.sendmail.plugins.module_utils import _oplock
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures"
+    q = tmp_path / "mqueue"
+    q.mkdir()
+    (q / "qf6ARAuis9000145").write_bytes((fixtures / "queue/debian12-8.17.1.9-qf-deferred-relay.bin").read_bytes())
+    (q / "df6ARAuis9000145").write_bytes(b"body\n")
+    cf = tmp_path / "sendmail.cf"
+    cf.write_text(f"O QueueDirectory={q}\n")
+    restart = _oplock.OpLock()
+    restart.acquire("restart", owner="run-A", wait=0)
+    restart.release(keep=True)
+    args = {
+        "operation": "delete",
+        "queue": "mta",
+        "queue_ids": ["6ARAuis9000145"],
+        "config_path": str(cf),
+        "submit_config_path": str(tmp_path / "none.cf"),
+        "trash_dir": str(tmp_path / "trash"),
+        "lock_wait": 0.2,
+    }
+    r = run(sendmail_queue, args, capsys)
+    assert r["failed"] and "another operation (restart, run run-A" in r["msg"] and "nothing was done" in r["msg"]
+    assert (q / "qf6ARAuis9000145").exists() and not (tmp_path / "trash").exists()
+    r = run(sendmail_queue, dict(args, lock_owner="run-A"), capsys)  # a step of that restart
+    assert not r.get("failed") and r["deleted"]["deleted"] == ["6ARAuis9000145"], r
+    assert _oplock.read_lease(str(private_lock_dir))["owner"] == "run-A"  # kept for the run's next step
