@@ -162,11 +162,12 @@ def reverse_lines(
     and the bytes of them that were not yielded).
     """
     st = stats if stats is not None else {}
-    st.update(bytes_read=0, budget_hit=False, run_bytes=0, cut_lines=0, cut_bytes=0)
+    st.update(bytes_read=0, budget_hit=False, run_bytes=0, cut_lines=0, cut_bytes=0, nul_bytes=0, in_nul_run=False)
     fh.seek(0, os.SEEK_END)
     pos = fh.tell()
     tail = b""
     dropped = 0  # bytes of the (unterminated) tail line cut off so far
+    nul_block = False  # the block read last holds NUL bytes and no newline: inside a crash's garbage
 
     def finish_tail() -> None:
         if dropped:
@@ -177,6 +178,7 @@ def reverse_lines(
         if max_bytes is not None and st["bytes_read"] >= max_bytes:
             st["budget_hit"] = True
             st["run_bytes"] = len(tail) + dropped
+            st["in_nul_run"] = nul_block
             finish_tail()
             if tail:
                 yield tail
@@ -190,7 +192,9 @@ def reverse_lines(
         if not chunk:
             break
         st["bytes_read"] += len(chunk)
+        nul_block = b"\0" in chunk and b"\n" not in chunk
         if b"\0" in chunk:
+            st["nul_bytes"] += chunk.count(b"\0")
             chunk = _NULS.sub(b"\n", chunk)
         lines = (chunk + tail).split(b"\n")
         head = lines.pop(0)
@@ -393,11 +397,18 @@ def scan_files(
 
 def _note_reverse_stats(path: str, stats: dict, budget: int, info: dict, result: SyslogScan) -> None:
     """Say when the scan of one file was not whole: the budget ran out, or over-long lines were cut."""
+    if stats.get("nul_bytes"):
+        info["nul_bytes"] = stats["nul_bytes"]
     if stats.get("budget_hit"):
         where = ""
-        if stats.get("run_bytes", 0) > 4096:
+        if stats.get("in_nul_run"):
             where = (
-                f" inside a run of at least {stats['run_bytes']} bytes without a newline (binary data or NUL bytes); "
+                " inside a run of NUL bytes and binary data without a newline (left by a crash or a file-system "
+                "hole); the lines before it were not read"
+            )
+        elif stats.get("run_bytes", 0) > 4096:
+            where = (
+                f" inside a run of at least {stats['run_bytes']} bytes without a newline (binary data); "
                 "the lines before it were not read"
             )
         result.problems.append(f"{clean(path)}: stopped after {budget} bytes (max_bytes){where}")

@@ -19,7 +19,8 @@ description:
     up to O(wait) seconds, then fails with C(another operation (restart, run R, pid N, since T) holds the lock). A
     lease not renewed within its O(grace) is stale and is taken over. On the controller, the action plugin also
     takes over the lease of a run whose C(ansible-playbook) process is gone from this controller (a run killed mid-way
-    leaves no lease to wait for), and records this controller's host name and process in the lease.
+    leaves no lease to wait for), and records this controller's host name and process in the lease. (So the lease
+    of an ad hoc C(ansible) call lasts only while that command runs, unless the call names its O(controller).)
   - V(released) drops the lease of O(owner). Another owner's lease is left alone and the result says whose it is.
     An operator may end the lease of a run that is known to be dead by naming its token (the message of a refused
     call shows it).

@@ -199,7 +199,10 @@ def test_budget_reached_inside_a_run_says_incomplete_and_keeps_the_line_after(tm
     path, _before, _run = _log_with_a_run(tmp_path, run)
     scan = _syslog.scan_files([path], DEBIAN_NOW, since_minutes=60, max_bytes=1_000_000)
     assert scan.complete is False
-    assert any("stopped after 1000000 bytes (max_bytes)" in p for p in scan.problems), scan.problems
+    assert any("stopped after 1000000 bytes (max_bytes) inside a run of NUL bytes" in p for p in scan.problems), (
+        scan.problems
+    )
+    assert scan.files[0]["nul_bytes"] > 300_000
     assert scan.files[0]["bytes_read"] == 1_000_000  # what was really read, not the length of the lines
     assert scan.syserr == 1 and "glued right after the run" in scan.offending[0]["line"]  # the line after it
     assert scan.counts.get("activity") == 1  # and the one after that
