@@ -18,8 +18,8 @@ options:
     type: str
   lock_wait:
     description:
-      - Seconds to wait while another operation holds the host. Then the call fails, having done nothing, with
-        C(another operation (restart, run R, pid N, since T) holds the lock).
+      - Seconds to wait while another operation holds the host. Then the call fails, having done nothing, naming the
+        operation that holds it (its run, pid, controller and since when).
     type: float
     default: 30
   lock_grace:

@@ -32,9 +32,11 @@ def config_paths(config_path: str, submit_path: str, layout: Layout) -> dict:
     submit_data, _unused = read_file(submit_path)
     submit = _config.parse_cf(submit_data or b"")
     mta_qdir = cf.get("QueueDirectory", _config.DEFAULTS["QueueDirectory"])
+    msp_qdir = submit.get("QueueDirectory")
     return {
         "mta_queue_dirs": _queue.expand_queue_dirs(mta_qdir, cf.queue_groups),
-        "msp_queue_dirs": _queue.expand_queue_dirs(submit.get("QueueDirectory")) if submit_data else [],
+        # a submit.cf without a QueueDirectory line (or a file that is no cf at all) names no MSP queue
+        "msp_queue_dirs": _queue.expand_queue_dirs(submit.get("QueueDirectory") or "") if msp_qdir else [],
         "pidfile": cf.get("PidFile", layout.pidfile),
         "ports": _config.mta_ports(cf),
         "min_free_blocks": _min_free_blocks(cf.get("MinFreeBlocks")),

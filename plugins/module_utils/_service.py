@@ -152,8 +152,8 @@ def stop(
     timeout: float,
     force: bool,
     check_mode: bool,
-    alive: Callable[[int], bool] = pid_alive,
-    kill: Callable[[int, int], None] = os.kill,
+    alive: Callable[[int], bool] | None = None,
+    kill: Callable[[int, int], None] | None = None,
     clock=time.monotonic,
     sleep=time.sleep,
     verify: Callable[[int], str | None] | None = None,
@@ -161,7 +161,10 @@ def stop(
     """Stop through the service manager; TERM then KILL the listener only when *force*.
 
     *verify* says, right before each signal, why *pid* must not be signalled (no longer the sendmail
-    listener seen before: a reused PID, not sendmail, PID 1), or None."""
+    listener seen before: a reused PID, not sendmail, PID 1), or None. *alive* and *kill* default to
+    pid_alive and os.kill, looked up when called (so that a test or the fuzzer can record them)."""
+    alive = alive if alive is not None else pid_alive
+    kill = kill if kill is not None else os.kill
     step = Step()
     pid = daemon.get("pid")
     if pid is None or daemon.get("state") == "absent":

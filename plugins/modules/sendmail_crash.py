@@ -262,7 +262,7 @@ class Capture:
             value = {"core_pattern": pattern, "suid_dumpable": suid, "core_limit": soft, "core_limit_hard": hard}
             self.guard("core", value, problem)
             if not problem:
-                cwd = os.readlink(f"/proc/{pid}/cwd")
+                cwd = _safe_readlink(f"/proc/{pid}/cwd") or "/"  # gone meanwhile: the capture fails later, cleanly
                 core_glob = _crash.core_glob(
                     pattern,
                     pid,

@@ -16,7 +16,7 @@ description:
     releases after the last one (and in the rescue path); each step in between passes the same token as
     O(lock_owner) and renews the lease.
   - V(acquired) takes the lease when the host is free, renews it when O(owner) holds it already, and otherwise waits
-    up to O(wait) seconds, then fails with C(another operation (restart, run R, pid N, since T) holds the lock). A
+    up to O(wait) seconds, then fails naming the operation that holds the host (its run, pid, controller and since when). A
     lease not renewed within its O(grace) is stale and is taken over. On the controller, the action plugin also
     takes over the lease of a run whose C(ansible-playbook) process is gone from this controller (a run killed mid-way
     leaves no lease to wait for), and records this controller's host name and process in the lease. (So the lease

@@ -25,7 +25,7 @@ description:
   - V(account) is the restart's "nothing lost" gate. Each ID of O(expected_ids) must be in a queue again, in one of
     O(aside_dirs), or logged in the mail log since O(since) as sent or bounced; the module fails and names the others.
   - Every mutating operation plans first; in check mode it returns the same result shape and changes nothing.
-  - V(flush), V(hold), V(release), V(delete) and V(move_aside) hold the host's operation lock (see O(lock_owner)): they
+  - V(flush), V(hold), V(release), V(delete) and V(move_aside) hold the host's operation lock (see O(lock_owner)); they
     wait for, or refuse beside, another operation on the host such as a restart.
 author:
   - opsiface.sendmail developers (@opsiface)
@@ -331,6 +331,8 @@ def main() -> None:
     paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
     names = ["mta", "msp"] if p["queue"] == "both" else [p["queue"]]
     dirs = {n: paths[f"{n}_queue_dirs"] for n in names}
+    if op not in ("summary", "list", "ids", "account") and not dirs[names[0]]:
+        module.fail_json(msg=f"no {names[0].upper()} queue directory is configured; nothing was done")
 
     if op == "summary":
         thresholds = {k: p[k] for k in ("warn_count", "crit_count", "warn_age", "crit_age")}
