@@ -356,8 +356,12 @@ def remove_quietly(path: str) -> None:
         pass
 
 
-def matching_cores(glob: str, after: float) -> list[str]:
-    """Regular files matching *glob* modified at or after *after*, newest first."""
+def matching_cores(glob: str, after: float, owners: set[int] | None = None) -> list[str]:
+    """Regular files matching *glob* modified at or after *after*, newest first.
+
+    Only a file the kernel could have written is taken (it is then moved into the bundle and made 0600):
+    one link (a hard link planted in a shared core directory would make us move and chmod another
+    file), owned by one of *owners* when given (the dumped process's uids)."""
     directory, pattern = os.path.split(glob)
     found = []
     try:
@@ -372,6 +376,8 @@ def matching_cores(glob: str, after: float) -> list[str]:
             st = os.lstat(path)
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode) and st.st_mtime >= after - 1:
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or (owners is not None and st.st_uid not in owners):
+            continue
+        if st.st_mtime >= after - 1:
             found.append((st.st_mtime, path))
     return [p for _key, p in sorted(found, reverse=True)]

@@ -203,6 +203,7 @@ class Capture:
         self.result: dict = {"changed": False, "actions": [], "observations": [], "guards": {}, "removed": []}
         self.bundle: str | None = None
         self.target: dict | None = None
+        self.core_owners: set[int] | None = None
 
     def daemon(self) -> dict:
         d = _collect.collect_daemon(self.pidfile, time.time(), self.runner)
@@ -231,6 +232,7 @@ class Capture:
             )
         before, pid = self.listener()
         target = _crash.parse_status(_read(f"/proc/{pid}/status"))
+        self.core_owners = set((target.get("uids") or [0])[:2]) | {0}  # who the kernel writes the core as
         ours = _crash.parse_status(_read("/proc/self/status"))
         size = target.get("vmsize_bytes") or 0
         self.result["observations"].append(
@@ -515,7 +517,7 @@ class Capture:
         last: dict = {}
 
         def stable() -> bool:
-            found[:] = _crash.matching_cores(glob, started)
+            found[:] = _crash.matching_cores(glob, started, self.core_owners)
             if not found:
                 return False
             size = os.path.getsize(found[0])

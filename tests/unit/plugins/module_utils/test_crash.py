@@ -232,3 +232,19 @@ def test_safe_dir_creates_missing_components_and_accepts_its_own(tmp_path):
     for bad in ("relative/x", "", "/a/../etc", "/a/./b", "/tmp/x\0y"):
         with pytest.raises(_crash.CrashError):
             _crash.safe_dir(bad)
+
+
+def test_a_hard_link_or_a_foreign_file_is_never_taken_for_the_core(tmp_path):
+    """The core is moved into the bundle and made 0600: a hard link planted in a shared core directory
+    would have moved and chmod'ed the file it links to (#13 item 1, same class)."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"secret")
+    victim.chmod(0o640)
+    os.link(victim, tmp_path / "core.190")
+    glob = _crash.core_glob("core", 190, "sendmail-mta", 0, 0, "h", True, str(tmp_path))
+    assert _crash.matching_cores(glob, 0) == []
+    os.unlink(tmp_path / "core.190")
+    (tmp_path / "core.190").write_bytes(b"\x7fELF")
+    assert _crash.matching_cores(glob, 0, {os.geteuid()}) == [str(tmp_path / "core.190")]
+    assert _crash.matching_cores(glob, 0, {os.geteuid() + 4242}) == []
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o640
