@@ -25,7 +25,8 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
-        if args.get("state", "acquired") != "acquired" or self._task.check_mode:
+        check_mode = bool(self._task.check_mode or getattr(self._play_context, "check_mode", False))
+        if args.get("state", "acquired") != "acquired" or check_mode:
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             return result
         args.setdefault("controller", _oplock.controller_identity())
