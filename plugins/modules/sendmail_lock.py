@@ -14,7 +14,7 @@ description:
     as the role M(opsiface.sendmail.restart), holds the host across all of them with a lease - an owner token (its run
     id), the operation, the controller, since when and until when - that this module takes before the first step and
     releases after the last one (and in the rescue path); each step in between passes the same token as
-    O(lock_owner) and renews the lease.
+    C(lock_owner) and renews the lease.
   - V(acquired) takes the lease when the host is free, renews it when O(owner) holds it already, and otherwise waits
     up to O(wait) seconds, then fails naming the operation that holds the host (its run, pid, controller and since when). A
     lease not renewed within its O(grace) is stale and is taken over. On the controller, the action plugin also
@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   action:
+    description: Runs on the controller first (an action plugin), then on the host.
     support: full
     details: The action plugin adds the controller's identity and detects a dead controller's lease.
   check_mode:
