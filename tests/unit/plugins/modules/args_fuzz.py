@@ -263,7 +263,7 @@ PLAUSIBLE_NUMBERS = {
     "max_zombie_children": (0, 10),
     "expected_ppids": (1, 4),
     "seconds": (1, 5),
-    "space_margin": (1, 3),
+    "space_margin": (0.5, 3),
     "lock_wait": (0, 1),
     "lock_grace": (1, 600),
     "grace": (1, 600),
