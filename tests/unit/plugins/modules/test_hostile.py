@@ -130,7 +130,8 @@ from ansible_collections.opsiface.sendmail.plugins.modules import (  # noqa: E40
     smtp_probe,
 )
 
-NAN, INF = float("nan"), float("inf")
+NAN = float("nan")
+INF = float("inf")
 HOSTILE_ARGS = [
     (sendmail_queue, {"operation": "hold", "queue": "mta", "older_than": -1}, "older_than=-1"),
     (sendmail_queue, {"operation": "list", "older_than": 0}, "older_than=0"),
