@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
-"""Fuzz every parser of the collection: N inputs each (default 100,000), half mutated real captures,
-half random bytes, from a fixed seed so a run can be repeated exactly.
+"""Fuzz every parser of the collection, and every module's arguments, from a fixed seed so a run can
+be repeated exactly.
 
-    .venv/bin/python bench/fuzz.py [--inputs 100000] [--seed 20261127] [--only qf,mailq]
+    .venv/bin/python bench/fuzz.py [--inputs 100000] [--args-inputs 100000] [--seed 20261127] [--only qf,smtp_probe]
 
-A crash is an exception the parser does not document, or a result that is not valid UTF-8 JSON
-material. Each crash is written to tests/unit/fixtures/fuzz/<parser>-<n>.bin (a regression
-fixture for tests/unit/plugins/module_utils/test_fuzz_regressions.py) and the run exits 1.
-Results go to bench/results/fuzz.json.
+Parsers: N inputs each (default 100,000), half mutated real captures, half random bytes. A crash is
+an exception the parser does not document, or a result that is not valid UTF-8 JSON material; it is
+written to tests/unit/fixtures/fuzz/<parser>-<n>.bin (replayed by test_fuzz_regressions.py).
+
+Module arguments (--args-inputs, default 100,000 in all, split over the modules): each input is one
+call of a module's main() with options drawn from its own argument spec (hostile strings, edge and
+non-finite numbers, wrong types, system paths), with every side effect replaced by a recorder - the
+command runner, subprocess, os.kill/os.killpg, resource.prlimit, sockets and name resolution, and
+every file write, mkdir, unlink, rename, chmod or chown outside the input's own sandbox directory
+(see tests/unit/plugins/modules/args_fuzz.py): random arguments never reach a real process or file
+of this machine. A crash is a traceback or an exit without one JSON result; it is written to
+tests/unit/fixtures/fuzz/args-<module>-<n>.json (replayed by test_args_fuzz.py).
+
+The run exits 1 on any crash. Results go to bench/results/fuzz.json.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.fuzz_
     check,
     seeds,
 )
+from ansible_collections.opsiface.sendmail.tests.unit.plugins.modules import args_fuzz  # noqa: E402
 
 OUT = ROOT / "tests" / "unit" / "fixtures" / "fuzz"
 
@@ -90,20 +101,55 @@ def fuzz(name: str, inputs: int, seed: int) -> dict:
     }
 
 
+def fuzz_args(name: str, inputs: int, seed: int) -> dict:
+    """One module's arguments, *inputs* calls, each in a sandbox of its own under ~/.cache (never /tmp:
+    the modules refuse directories under world-writable ones)."""
+    import os
+    import shutil
+
+    base = Path.home() / ".cache" / "osm-fuzz" / f"{name}-{os.getpid()}"
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        result = args_fuzz.fuzz_module(name, inputs, seed, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    for n, finding in enumerate(result["findings"]):
+        OUT.mkdir(parents=True, exist_ok=True)
+        path = OUT / f"args-{name}-{n}.json"
+        path.write_text(json.dumps(finding, indent=1))
+        finding["fixture"] = str(path.relative_to(ROOT))
+        finding["error"] = finding["crash"].splitlines()[0][:300]
+    result["parser"] = f"args:{name}"
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--only", default="")
+    parser.add_argument("--args-inputs", type=int, default=100_000, help="module calls in all (0: none)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    names = [t.name for t in TARGETS if not args.only or t.name in args.only.split(",")]
+    only = [n for n in args.only.split(",") if n]
+    names = [t.name for t in TARGETS if not only or t.name in only] if args.inputs else []
+    modules = [m for m in sorted(args_fuzz.MODULES) if not only or m in only] if args.args_inputs else []
+    share = [args.args_inputs // len(modules) + (i < args.args_inputs % len(modules)) for i in range(len(modules))]
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(fuzz, names, [args.inputs] * len(names), [args.seed] * len(names)))
+        jobs = [pool.submit(fuzz_args, m, n, args.seed) for m, n in zip(modules, share, strict=True)]
+        jobs += [pool.submit(fuzz, n, args.inputs, args.seed) for n in names]
+        results = [job.result() for job in jobs]
     for r in results:
-        print(f"{r['parser']:12} {r['inputs']:>8} inputs  {r['crashes']} crashes  {r['seconds']:>7} s")
+        print(f"{r['parser']:24} {r['inputs']:>8} inputs  {r['crashes']} crashes  {r['seconds']:>7} s", end="")
+        if "ok" in r:
+            print(
+                f"  ({r['ok']} ok, {r['failed']} refused or failed cleanly, {r['denied_writes']} writes outside the "
+                f"sandbox denied, {r['recorded_signals']} signals/limits recorded, {r['commands']} commands recorded)"
+            )
+        else:
+            print()
         for f in r["findings"][:3]:
-            print(f"    {f['fixture']}: {f['error']}  {f['where']}")
+            print(f"    {f['fixture']}: {f['error']}  {f.get('where', '')}")
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench" / "results" / "fuzz.json").write_text(json.dumps({"seed": args.seed, "results": results}, indent=2))
     return 1 if any(r["crashes"] for r in results) else 0

@@ -43,8 +43,16 @@ TARGET_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 
 # Controller-only code under plugins/: it runs with the controller's Python (>= 3.11 for ansible-core 2.19)
 # and may use anything that has. Everything else under plugins/ runs on managed hosts.
-CONTROLLER_ONLY = ("plugins/filter/", "plugins/modules/fleet_report.py", "plugins/module_utils/_report.py")
-CONTROLLER_ONLY_TESTS = ("tests/unit/plugins/module_utils/test_report.py",)
+CONTROLLER_ONLY = (
+    "plugins/action/",
+    "plugins/filter/",
+    "plugins/modules/fleet_report.py",
+    "plugins/module_utils/_report.py",
+)
+CONTROLLER_ONLY_TESTS = (
+    "tests/unit/plugins/module_utils/test_report.py",
+    "tests/unit/plugins/modules/test_fleet_report.py",
+)
 REQUIREMENTS = "tests/unit/requirements-targets.txt"
 
 # Methods of builtin types newer than 3.8, flagged on any receiver (vermin only sees them on literals).

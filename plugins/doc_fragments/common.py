@@ -25,10 +25,14 @@ options:
     type: path
   command_timeout:
     description:
-      - Seconds any one sendmail command may run before it is killed. Nothing the module runs is unbounded.
+      - Seconds any one sendmail command may run before it is killed (more than 0, at most 3600). Nothing the module
+        runs is unbounded.
     type: float
     default: 30
 notes:
+  - Every argument is checked (ranges, finite numbers, lengths, absolute paths, no control characters where a value
+    reaches a command line) before the module does anything; a refused call says which argument and why, and has
+    changed nothing.
   - The targets need Python 3.8 or newer (tested on 3.8 to 3.13). RHEL 8's platform-python (3.6) is too old; use a
     python3.x from AppStream as C(ansible_python_interpreter).
 """

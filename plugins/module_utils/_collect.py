@@ -18,7 +18,7 @@ import stat
 import sys
 import time
 
-from . import _config, _mta, _platform, _process, _queue, _smtp, _syslog, _verdict
+from . import _config, _crash, _mta, _platform, _process, _queue, _smtp, _syslog, _verdict
 from ._mailq import parse_mailq
 from ._platform import Layout
 from ._runner import Runner, SubprocessRunner
@@ -323,6 +323,8 @@ def collect_queue(
             "status": "ok",
             "evidence": ["no queue directory configured"],
         }
+    cache = cache or {}
+    cache_dir, cache_problem = private_cache_dir(cache.get("dir"), cache.get("write", False))
     if not not_run and not is_root():
         not_run = NOT_ROOT_COMMANDS  # mailq as another user logs SYSERRs as that user
     denied = [problem for problem in (access_problem(d, directory=True) for d in dirs) if problem]
@@ -330,15 +332,16 @@ def collect_queue(
         # nothing can be listed, and mailq may not run (it logs as a user without access)
         return dict(_not_counted(name, dirs[0], denied[0]), access=denied[0])
     try:
-        cache = cache or {}
         summary = _queue.scan_queue(
             dirs,
             now,
-            cache_dir=cache.get("dir"),
+            cache_dir=cache_dir,
             cache_max_entries=cache.get("max_entries", 150000),
             write_cache=cache.get("write", False),
         ).to_dict()
         summary["source"] = "directory"
+        if cache_problem:
+            summary["cache"] = dict(summary.get("cache") or {}, problem=cache_problem)
     except _queue.QueueError as exc:
         if not_run:
             return _not_counted(name, dirs[0], f"{clean(str(exc), 400)}; mailq not run: {not_run}")
@@ -385,6 +388,21 @@ def _not_counted(name: str, path: str, why: str) -> dict:
         "status": "unknown",
         "evidence": [f"not counted: {why}"],
     }
+
+
+def private_cache_dir(path: str | None, create: bool) -> tuple[str | None, str | None]:
+    """The queue cache directory if it is (or, when *create*, was made) a private directory of ours.
+
+    A cache in a directory someone else can write could be planted to feed a forged summary, and the
+    directory is user-supplied: it is checked like a dump directory, never chmod'ed. Returns
+    (directory or None, why the cache is off)."""
+    if not path:
+        return None, None
+    try:
+        _crash.safe_dir(path, create=create)
+    except (_crash.CrashError, OSError) as exc:
+        return None, f"queue cache disabled: {clean(str(exc), 400)}"
+    return path, None
 
 
 def collect_queues(
@@ -572,3 +590,37 @@ def host_status(p: dict, check_mode: bool, runner: Runner | None = None, now: fl
         checks["smtp"] = _verdict.smtp_check(result["smtp"], p["smtp_warn_banner_ms"])
     result["status"] = _verdict.worst([c["status"] for c in checks.values()])
     return result
+
+
+def sendmail_identity(pid: int, runner: Runner, proc_root: str = "/proc") -> dict | None:
+    """What runs as *pid*: /proc on Linux; elsewhere ``ps`` (no executable, no start time)."""
+    if platform.system() == "Linux" and os.path.isdir(proc_root):
+        return _process.read_identity(pid, proc_root)
+    res = runner.run(["ps", "-o", "pid,ppid,s,etime,args", "-p", str(int(pid))], timeout=15)
+    for proc in _process.parse_ps_o(res.stdout.decode("utf-8", "replace")):
+        if proc.pid == pid:
+            return {
+                "pid": pid,
+                "ppid": proc.ppid,
+                "state": proc.state,
+                "start": None,
+                "comm": "",
+                "args": proc.args,
+                "exe": None,
+                "source": "ps",
+            }
+    return None
+
+
+def verify_sendmail(
+    pid: int, runner: Runner, before: dict | None = None, proc_root: str = "/proc"
+) -> tuple[dict | None, str | None]:
+    """(identity, problem): whether *pid* may be signalled, dumped or traced as sendmail right now.
+
+    With *before* (an identity read earlier), the process must also still be that one (same start
+    time): a PID that was reused by another process in between is refused."""
+    ident = sendmail_identity(pid, runner, proc_root)
+    problem = _process.target_problem(ident, pid, _process.protected_pids(proc_root))
+    if problem is None and before is not None and not _process.same_process(before, ident):
+        problem = f"pid {pid} is no longer the process seen before (it exited and the PID was reused)"
+    return ident, problem

@@ -382,3 +382,91 @@ def linux_listeners(proc_root: str, ports: Iterable[int]) -> list[dict]:
             }
         )
     return result
+
+
+# ----------------------------------------------------------------- acting on a PID
+# Before a module signals, dumps or traces a process it checks, right before acting, that the PID still
+# is the sendmail process it means (PIDs are reused, and an argument may name any PID at all).
+SENDMAIL_EXES = ("sendmail", "sm-mta", "sm-msp")
+
+
+def read_identity(pid: int, proc_root: str = "/proc") -> dict | None:
+    """What runs as *pid* (Linux /proc): comm, state, ppid, start time in ticks, title and executable.
+
+    None when there is no such process. ``exe`` is None when the link cannot be read (a kernel thread)."""
+    if not isinstance(pid, int) or pid < 1:
+        return None
+    base = os.path.join(proc_root, str(pid))
+    try:
+        with open(os.path.join(base, "stat"), "rb") as fh:
+            comm, state, ppid, start = parse_proc_stat(fh.read(4096))
+        with open(os.path.join(base, "cmdline"), "rb") as fh:
+            args = parse_cmdline(fh.read(4096))
+    except (OSError, ValueError):
+        return None
+    try:
+        exe: str | None = os.readlink(os.path.join(base, "exe"))
+    except OSError:
+        exe = None
+    return {
+        "pid": pid,
+        "ppid": ppid,
+        "state": state,
+        "start": start,
+        "comm": clean(comm, 64),
+        "args": args,
+        "exe": clean(exe, 512) if exe is not None else None,
+        "source": "proc",
+    }
+
+
+def protected_pids(proc_root: str = "/proc", pid: int | None = None) -> set[int]:
+    """PIDs a module must never signal: init, itself and each of its ancestors (the shell, sshd, ansible)."""
+    current = os.getpid() if pid is None else pid
+    found = {1, current}
+    for _hop in range(64):
+        ident = read_identity(current, proc_root)
+        if ident is None or ident["ppid"] in found or ident["ppid"] < 1:
+            break
+        current = ident["ppid"]
+        found.add(current)
+    return found
+
+
+def target_problem(identity: dict | None, pid: int, protected: Iterable[int] = (1,)) -> str | None:
+    """Why *pid* must not be signalled, dumped or traced as sendmail, or None when it is a sendmail process.
+
+    Its executable (when /proc says) must be a sendmail binary and its title or name sendmail's; never
+    PID 1 or the module's own process tree; never a zombie."""
+    if not isinstance(pid, int) or pid < 1:
+        return f"{pid!r} is not a process ID"
+    if pid == 1:
+        return "pid 1 is init, never a sendmail daemon to act on"
+    if pid in set(protected):
+        return f"pid {pid} is this module's own process or one of its parents"
+    if identity is None:
+        return f"there is no process {pid}"
+    what = f"pid {pid} ({clean(identity.get('args') or identity.get('comm') or '?', 80)})"
+    if identity.get("state") in ("Z", "X"):
+        return f"{what} has exited (zombie)"
+    exe = identity.get("exe")
+    if identity.get("source") == "proc":
+        if exe is None:
+            return f"{what}: its executable cannot be read, so it cannot be told to be sendmail"
+        name = os.path.basename(exe[: -len(" (deleted)")] if exe.endswith(" (deleted)") else exe)
+        if not name.startswith(SENDMAIL_EXES):
+            return f"{what} runs {clean(exe, 200)}, not a sendmail binary"
+    proc = Proc(
+        pid=pid, ppid=identity.get("ppid") or 0, state=identity.get("state") or "", args=identity.get("args") or ""
+    )
+    proc.comm = identity.get("comm") or ""
+    if not is_sendmail(proc):
+        return f"{what} is not a sendmail process"
+    return None
+
+
+def same_process(before: dict | None, now: dict | None) -> bool:
+    """Whether *now* is still the process *before* was (same PID and start time: not a reused PID)."""
+    if not before or not now:
+        return False
+    return before.get("pid") == now.get("pid") and before.get("start") == now.get("start")

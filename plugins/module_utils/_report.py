@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
@@ -399,26 +400,42 @@ def _ordered(data: dict) -> list[tuple[str, dict]]:
     return sorted(data["hosts"].items(), key=lambda kv: (-RANK.get(kv[1]["status"], 0), kv[0]))
 
 
+# Markdown that a viewer would act on: inline HTML (entities), emphasis, code, links and images, table cells.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|~#!])")
+
+
+def md(value) -> str:
+    """Host-provided text as inert Markdown, escaped once at the edge, as render_html escapes HTML.
+
+    Raw HTML becomes entities (an SMTP banner's ``<img src=x onerror=...>`` is shown, never rendered),
+    Markdown punctuation is backslash-escaped (no emphasis, links, images or code spans, and ``|`` cannot
+    end a table cell), and line breaks and other control characters are made visible (a cell or list item
+    stays on one line)."""
+    text = clean(str(value), 4096)
+    text = html.escape(text, quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
 def render_markdown(data: dict) -> str:
     s = data["summary"]
     lines = [
-        f"# {_title(data)} {data['run_id']}",
+        f"# {md(_title(data))} {md(data['run_id'])}",
         "",
-        f"Started {data['started']}, finished {data['finished']}. {_counts(s)}.",
+        f"Started {md(data['started'])}, finished {md(data['finished'])}. {_counts(s)}.",
         "",
         "| host | status | escalate | reasons |",
         "| --- | --- | --- | --- |",
     ]
     for host, r in _ordered(data):
-        reasons = "<br>".join(x.replace("|", "\\|") for x in r["reasons"]) or "-"
-        lines.append(f"| {host} | {r['status']} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
+        reasons = "<br>".join(md(x) for x in r["reasons"]) or "-"
+        lines.append(f"| {md(host)} | {md(r['status'])} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
     if data.get("pending"):
-        lines += ["", _pending(data) + "."]
+        lines += ["", _pending(data, md) + "."]
     lines += ["", "## Observations and actions", ""]
     for host, r in _ordered(data):
-        lines.append(f"### {host} ({r['status']})")
-        lines += [f"- {o}" for o in r["observations"]]
-        lines += [f"- action: {a}" for a in r["actions"]]
+        lines.append(f"### {md(host)} ({md(r['status'])})")
+        lines += [f"- {md(o)}" for o in r["observations"]]
+        lines += [f"- action: {md(a)}" for a in r["actions"]]
         lines.append("")
     return "\n".join(lines)
 
@@ -430,9 +447,9 @@ def _counts(summary: dict) -> str:
     return f"{summary['total']} hosts: " + ", ".join(f"{summary.get(k, 0)} {k}" for k in STATUSES)
 
 
-def _pending(data: dict) -> str:
+def _pending(data: dict, escape=str) -> str:
     """What became of the hosts of a rolling run that are not in the report (yet)."""
-    hosts = ", ".join(data["pending"])
+    hosts = ", ".join(escape(h) for h in data["pending"])
     if data.get("rollout_stopped"):
         return f"Not reached (the rollout stopped before them): {hosts}"
     return f"Not done yet (a later batch of this rollout): {hosts}"

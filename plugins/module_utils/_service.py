@@ -152,12 +152,19 @@ def stop(
     timeout: float,
     force: bool,
     check_mode: bool,
-    alive: Callable[[int], bool] = pid_alive,
-    kill: Callable[[int, int], None] = os.kill,
+    alive: Callable[[int], bool] | None = None,
+    kill: Callable[[int, int], None] | None = None,
     clock=time.monotonic,
     sleep=time.sleep,
+    verify: Callable[[int], str | None] | None = None,
 ) -> Step:
-    """Stop through the service manager; TERM then KILL the listener only when *force*."""
+    """Stop through the service manager; TERM then KILL the listener only when *force*.
+
+    *verify* says, right before each signal, why *pid* must not be signalled (no longer the sendmail
+    listener seen before: a reused PID, not sendmail, PID 1), or None. *alive* and *kill* default to
+    pid_alive and os.kill, looked up when called (so that a test or the fuzzer can record them)."""
+    alive = alive if alive is not None else pid_alive
+    kill = kill if kill is not None else os.kill
     step = Step()
     pid = daemon.get("pid")
     if pid is None or daemon.get("state") == "absent":
@@ -189,7 +196,12 @@ def stop(
             "not signalled because restart_force is false"
         )
         return step
+    refused = None
     for sig, name in ((signal.SIGTERM, "TERM"), (signal.SIGKILL, "KILL")):
+        refused = verify(pid) if verify is not None else None
+        if refused:
+            step.observations.append(f"did not send SIG{name} to {pid}: {refused}")
+            break
         try:
             kill(pid, sig)
         except ProcessLookupError:
@@ -198,7 +210,10 @@ def stop(
         if wait_until(lambda: not alive(pid), 10.0, clock, sleep) is not None:
             break
     step.waited_seconds = clock() - started
-    if alive(pid):
+    if refused and alive(pid):
+        step.ok = False
+        step.failure = f"pid {pid} still runs {timeout:.0f} s after {' '.join(argv)} and was not signalled: {refused}"
+    elif alive(pid):
         step.ok = False
         step.failure = f"the listener {pid} survived TERM and KILL"
     else:

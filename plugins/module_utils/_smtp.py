@@ -16,6 +16,7 @@ import re
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -161,11 +162,16 @@ def probe(
     sock = None
     try:
         step = time.monotonic()
+        deadline = step + connect_timeout
         try:
-            sock = socket.create_connection((host, port), timeout=connect_timeout)
+            addresses = resolve(host, port, connect_timeout)
+        except DnsError as exc:
+            return _fail(result, "dns", str(exc), started)
+        try:
+            sock = _connect(addresses, deadline)
         except ConnectionRefusedError:
             return _fail(result, "refused", f"connection to {host}:{port} refused", started)
-        except socket.timeout:  # TimeoutError from Python 3.10, a plain OSError before
+        except (socket.timeout, TimeoutError):  # _connect's deadline; socket.timeout is TimeoutError only from 3.10
             return _fail(
                 result, "timeout_connect", f"no connection to {host}:{port} within {connect_timeout} s", started
             )
@@ -236,6 +242,66 @@ def probe(
                 sock.close()
             except OSError:
                 pass
+
+
+_SOCKET_TIMEOUT = getattr(socket, "timeout", TimeoutError)
+
+
+class DnsError(Exception):
+    """The name did not resolve, or the resolver did not answer in time; the message names the host."""
+
+
+def resolve(host: str, port: int, timeout: float, getaddrinfo=None) -> list[tuple]:
+    """Addresses of *host* for a TCP connection, the name lookup bounded by *timeout* seconds.
+
+    getaddrinfo has no timeout of its own (a resolver that never answers held a probe with
+    connect_timeout=1 for 20 s), so a name, unlike an address, is looked up in a daemon thread
+    that is abandoned when the time is up."""
+    getaddrinfo = getaddrinfo or socket.getaddrinfo
+    try:
+        return getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        pass  # not an address: a name to look up
+    answer: dict = {}
+
+    def lookup() -> None:
+        try:
+            answer["addresses"] = getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+        except (OSError, UnicodeError, ValueError) as exc:
+            answer["error"] = exc
+
+    worker = threading.Thread(target=lookup, name="opsiface-resolve", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise DnsError(f"no answer resolving {clean(host, 253)!r} within {timeout:g} s")
+    if "error" in answer:
+        exc = answer["error"]
+        why = getattr(exc, "strerror", None) or clean(str(exc), 200)
+        raise DnsError(f"cannot resolve {clean(host, 253)!r}: {why}")
+    if not answer.get("addresses"):
+        raise DnsError(f"{clean(host, 253)!r} resolves to no address")
+    return answer["addresses"]
+
+
+def _connect(addresses: list[tuple], deadline: float) -> socket.socket:
+    """Connect to the first address that answers before *deadline* (what create_connection does, with
+    one deadline for all of them); the last address's error is raised when none does."""
+    error: OSError | None = None
+    for family, kind, proto, _name, address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("connect timed out")
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(remaining)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            # socket.timeout is an alias of TimeoutError only from Python 3.10
+            error = TimeoutError(str(exc) or "connect timed out") if isinstance(exc, _SOCKET_TIMEOUT) else exc
+    raise error if error is not None else OSError("no address to connect to")
 
 
 def _fail(result: ProbeResult, failure: str, detail: str, started: float) -> ProbeResult:

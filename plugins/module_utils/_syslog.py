@@ -138,34 +138,105 @@ def classify(message: str) -> tuple[str, str]:
     return "other", "info"
 
 
-def reverse_lines(fh, block_size: int = 65536, max_line: int = 65536, max_bytes: int | None = None) -> Iterator[bytes]:
+_NULS = re.compile(b"\\x00+")
+# Where a syslog line can start inside binary garbage (salvage): RFC 3339 / short-iso or a BSD stamp.
+_STAMP_ANYWHERE = re.compile(
+    rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d"
+)
+
+
+def reverse_lines(
+    fh, block_size: int = 65536, max_line: int = 65536, max_bytes: int | None = None, stats: dict | None = None
+) -> Iterator[bytes]:
     """Lines of a seekable binary file from last to first, in bounded memory.
 
-    A line longer than *max_line* is yielded cut to its last *max_line* bytes.
-    Stops after *max_bytes* bytes have been read (None: no limit).
+    NUL bytes never occur in a syslog line (rsyslog writes them as ``#000``); a run of them (a crash, a
+    file-system hole after a power loss) is read as a line break, so the line written right after the
+    run is its own line, not glued to the garbage. A line longer than *max_line* is yielded cut to its
+    last (newest) *max_line* bytes. Reading stops after *max_bytes* bytes (None: no limit); when that
+    happens inside a line, its newest part read so far is yielded last.
+
+    *stats*, when given, is filled with what happened: ``bytes_read`` (bytes really read from the file),
+    ``budget_hit`` (stopped by *max_bytes* before the start of the file), ``run_bytes`` (how long the
+    unterminated line was that the budget stopped in), ``cut_lines`` and ``cut_bytes`` (over-long lines
+    and the bytes of them that were not yielded).
     """
+    st = stats if stats is not None else {}
+    st.update(bytes_read=0, budget_hit=False, run_bytes=0, cut_lines=0, cut_bytes=0, nul_bytes=0, in_nul_run=False)
     fh.seek(0, os.SEEK_END)
     pos = fh.tell()
-    read = 0
     tail = b""
+    dropped = 0  # bytes of the (unterminated) tail line cut off so far
+    nul_block = False  # the block read last holds NUL bytes and no newline: inside a crash's garbage
+
+    def finish_tail() -> None:
+        if dropped:
+            st["cut_lines"] += 1
+            st["cut_bytes"] += dropped
+
     while pos > 0:
-        if max_bytes is not None and read >= max_bytes:
+        if max_bytes is not None and st["bytes_read"] >= max_bytes:
+            st["budget_hit"] = True
+            st["run_bytes"] = len(tail) + dropped
+            st["in_nul_run"] = nul_block
+            finish_tail()
+            if tail:
+                yield tail
             return
         size = min(block_size, pos)
+        if max_bytes is not None:
+            size = min(size, max_bytes - st["bytes_read"])
         pos -= size
         fh.seek(pos)
         chunk = fh.read(size)
-        read += len(chunk)
-        buf = chunk + tail
-        lines = buf.split(b"\n")
-        tail = lines.pop(0)
+        if not chunk:
+            break
+        st["bytes_read"] += len(chunk)
+        nul_block = b"\0" in chunk and b"\n" not in chunk
+        if b"\0" in chunk:
+            st["nul_bytes"] += chunk.count(b"\0")
+            chunk = _NULS.sub(b"\n", chunk)
+        lines = (chunk + tail).split(b"\n")
+        head = lines.pop(0)
+        if lines:  # the old tail is complete now: it ends lines[-1]
+            finish_tail()
+            dropped = 0
+        tail = head
         if len(tail) > max_line:
+            dropped += len(tail) - max_line
             tail = tail[-max_line:]
         for line in reversed(lines):
             if line:
                 yield line
+    finish_tail()
     if tail:
         yield tail
+
+
+def salvage(raw: bytes, now: float, utc_offset: int = 0) -> list[tuple[LogLine, bytes]]:
+    """Syslog lines glued after binary data (a crash's garbage without a newline, a partial write): every
+    place a timestamp starts whose rest parses as a syslog line, oldest first, with its bytes."""
+    found: list[tuple[LogLine, bytes]] = []
+    end = len(raw)
+    starts = [m.start() for m in _STAMP_ANYWHERE.finditer(raw)]
+    for start in reversed(starts):
+        segment = raw[start:end]
+        line = parse_line(segment, now, utc_offset)
+        if line is not None and line.timestamp is not None:
+            found.append((line, segment))
+            end = start
+    found.reverse()
+    return found
+
+
+def parse_lines(raw: bytes, now: float, utc_offset: int = 0) -> list[tuple[LogLine, bytes]]:
+    """The syslog line(s) in one raw line: itself when it parses, else what :func:`salvage` recovers."""
+    if len(raw) < 20:  # shorter than any syslog line ("Jan  1 00:00:00 h p: "): garbage between NUL bytes
+        return []
+    line = parse_line(raw, now, utc_offset)
+    if line is not None and line.timestamp is not None:
+        return [(line, raw)]
+    return salvage(raw, now, utc_offset)
 
 
 def rotated_files(path: str) -> list[str]:
@@ -300,53 +371,130 @@ def scan_files(
             if path.endswith(".gz"):
                 reached_older = _scan_gzip(fh, counter, info, now, since, utc_offset, budget, result)
             else:
-                for raw in reverse_lines(fh, max_bytes=budget):
-                    info["bytes_read"] += len(raw) + 1
+                stats: dict = {}
+                for raw in reverse_lines(fh, max_bytes=budget, stats=stats):
                     info["lines"] += 1
-                    line = parse_line(raw, now, utc_offset)
-                    if line is None or line.timestamp is None:
-                        continue
-                    if line.timestamp < since:
-                        if line.timestamp < since - skew_seconds:
-                            reached_older = True
-                            break
-                        continue
-                    counter.add(line, raw, newest_first=True)
-                else:
-                    if info["bytes_read"] >= budget:
-                        result.problems.append(f"{clean(path)}: stopped after {budget} bytes (max_bytes)")
-                        result.complete = False
-                        reached_older = True
+                    parsed = parse_lines(raw, now, utc_offset)
+                    if len(parsed) > 1 or (parsed and parsed[0][1] is not raw):
+                        info["salvaged"] = info.get("salvaged", 0) + len(parsed)
+                    for line, text in reversed(parsed):  # newest first, like the file
+                        if line.timestamp < since:
+                            if line.timestamp < since - skew_seconds:
+                                reached_older = True
+                            continue
+                        counter.add(line, text, newest_first=True)
+                    if reached_older:
+                        break
+                info["bytes_read"] = stats.get("bytes_read", 0)
+                _note_reverse_stats(path, stats, budget, info, result)
+                if stats.get("budget_hit"):
+                    reached_older = True
         budget -= info["bytes_read"]
         if reached_older or budget <= 0:
             break
     return _finish(result, counter, now)
 
 
+def _note_reverse_stats(path: str, stats: dict, budget: int, info: dict, result: SyslogScan) -> None:
+    """Say when the scan of one file was not whole: the budget ran out, or over-long lines were cut."""
+    if stats.get("nul_bytes"):
+        info["nul_bytes"] = stats["nul_bytes"]
+    if stats.get("budget_hit"):
+        where = ""
+        if stats.get("in_nul_run"):
+            where = (
+                " inside a run of NUL bytes and binary data without a newline (left by a crash or a file-system "
+                "hole); the lines before it were not read"
+            )
+        elif stats.get("run_bytes", 0) > 4096:
+            where = (
+                f" inside a run of at least {stats['run_bytes']} bytes without a newline (binary data); "
+                "the lines before it were not read"
+            )
+        result.problems.append(f"{clean(path)}: stopped after {budget} bytes (max_bytes){where}")
+        result.complete = False
+    if stats.get("cut_bytes"):
+        info["cut_bytes"] = stats["cut_bytes"]
+        result.problems.append(
+            f"{clean(path)}: {stats['cut_bytes']} bytes of {stats['cut_lines']} line(s) longer than 64 KiB without a "
+            "newline (binary data?) were not parsed"
+        )
+        result.complete = False
+
+
 def _scan_gzip(
-    fh, counter: _Counter, info: dict, now: float, since: float, utc_offset: int, budget: int, result: SyslogScan
+    fh,
+    counter: _Counter,
+    info: dict,
+    now: float,
+    since: float,
+    utc_offset: int,
+    budget: int,
+    result: SyslogScan,
+    max_line: int = 65536,
 ) -> bool:
-    """A rotated, compressed log can only be read forwards: stream it, keep the newest offenders."""
+    """A rotated, compressed log can only be read forwards: stream it in blocks (a line without a newline
+    is never held whole), keep the newest offenders. NUL runs separate lines as in :func:`reverse_lines`."""
     oldest_seen = None
+    carry = b""
+    dropped = 0
+    stats = {"cut_lines": 0, "cut_bytes": 0, "budget_hit": False}
+
+    def take(raw: bytes) -> None:
+        nonlocal oldest_seen
+        info["lines"] += 1
+        parsed = parse_lines(raw, now, utc_offset)
+        if len(parsed) > 1 or (parsed and parsed[0][1] is not raw):
+            info["salvaged"] = info.get("salvaged", 0) + len(parsed)
+        for line, text in parsed:
+            if oldest_seen is None:
+                oldest_seen = line.timestamp
+            if line.timestamp >= since:
+                counter.add(line, text, newest_first=False)
+
     try:
         with gzip.GzipFile(fileobj=fh) as gz:
-            for raw in gz:
-                info["bytes_read"] += len(raw)
-                info["lines"] += 1
-                if info["bytes_read"] > budget:
-                    result.problems.append(f"{info['path']}: stopped after {budget} bytes (max_bytes)")
-                    result.complete = False
-                    return True
-                line = parse_line(raw.rstrip(b"\n")[-65536:], now, utc_offset)
-                if line is None or line.timestamp is None:
-                    continue
-                if oldest_seen is None:
-                    oldest_seen = line.timestamp
-                if line.timestamp >= since:
-                    counter.add(line, raw.rstrip(b"\n"), newest_first=False)
+            while True:
+                if info["bytes_read"] >= budget:
+                    stats["budget_hit"] = True
+                    break
+                block = gz.read(min(65536, budget - info["bytes_read"]))
+                if not block:
+                    break
+                info["bytes_read"] += len(block)
+                if b"\0" in block:
+                    block = _NULS.sub(b"\n", block)
+                lines = (carry + block).split(b"\n")
+                carry = lines.pop()
+                if lines and dropped:
+                    stats["cut_lines"] += 1
+                    stats["cut_bytes"] += dropped
+                    dropped = 0
+                for raw in lines:
+                    if raw:
+                        take(raw[-max_line:])
+                        if len(raw) > max_line:
+                            stats["cut_lines"] += 1
+                            stats["cut_bytes"] += len(raw) - max_line
+                if len(carry) > max_line:
+                    dropped += len(carry) - max_line
+                    carry = carry[-max_line:]
+            if carry:
+                take(carry)
+            if dropped:
+                stats["cut_lines"] += 1
+                stats["cut_bytes"] += dropped
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         result.problems.append(f"{info['path']}: {clean(str(exc), 200)}")
         result.complete = False
+    if stats["budget_hit"]:
+        result.problems.append(f"{info['path']}: stopped after {budget} bytes (max_bytes)")
+        result.complete = False
+        return True
+    if stats["cut_bytes"]:
+        _note_reverse_stats(
+            info["path"], {"cut_bytes": stats["cut_bytes"], "cut_lines": stats["cut_lines"]}, budget, info, result
+        )
     return oldest_seen is not None and oldest_seen < since
 
 
@@ -413,29 +561,30 @@ def find_outcomes(
         except OSError:
             continue
         older = False
+        stats: dict = {}
         with fh:
-            for raw in reverse_lines(fh, max_bytes=budget):
-                budget -= len(raw) + 1
+            for raw in reverse_lines(fh, max_bytes=budget, stats=stats):
                 if b"stat=" not in raw and b"dsn=" not in raw:
                     continue
-                line = parse_line(raw, now, offset)
-                if line is None or line.timestamp is None:
-                    continue
-                if line.timestamp < since - 300:
-                    older = True
+                for line, _text in reversed(parse_lines(raw, now, offset)):
+                    if line.timestamp < since - 300:
+                        older = True
+                        continue
+                    if line.queue_id not in queue_ids or line.queue_id in outcomes:
+                        continue
+                    if after is not None and line.timestamp < after:
+                        continue
+                    stat_match = _STAT.search(line.message)
+                    dsn = _DSN.search(line.message)
+                    if stat_match and stat_match["stat"] == "Sent":
+                        outcomes[line.queue_id] = "sent"
+                    elif dsn and dsn["dsn"] == "5":
+                        outcomes[line.queue_id] = "bounced"
+                    if len(outcomes) == len(queue_ids):
+                        return outcomes
+                if older:
                     break
-                if line.queue_id not in queue_ids or line.queue_id in outcomes:
-                    continue
-                if after is not None and line.timestamp < after:
-                    continue
-                stat_match = _STAT.search(line.message)
-                dsn = _DSN.search(line.message)
-                if stat_match and stat_match["stat"] == "Sent":
-                    outcomes[line.queue_id] = "sent"
-                elif dsn and dsn["dsn"] == "5":
-                    outcomes[line.queue_id] = "bounced"
-                if len(outcomes) == len(queue_ids):
-                    return outcomes
+        budget -= stats.get("bytes_read", 0)
         if older:
             break
     return outcomes

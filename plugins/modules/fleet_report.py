@@ -25,6 +25,11 @@ description:
   - Meant to run once per play on the controller (C(run_once), C(delegate_to=localhost)); the role
     M(opsiface.sendmail.health_check) calls it.
   - Files are written to a temporary name and renamed, so a reader never sees half a report.
+  - O(report_dir) and its C(hosts/) directory must be directories of the controller user that no other user can
+    write (an existing one owned by someone else, writable by group or others, or a symlink is refused, and nothing
+    is written). Every file is created exclusively under an unpredictable temporary name, relative to the directory
+    opened once; C(journal.jsonl) is appended without following a link and only if it is a plain file of ours; the
+    C(latest) link is replaced atomically and never follows what is there.
 author:
   - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
@@ -135,17 +140,9 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _report, _safefile
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def _write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def _makedirs_private(path: str) -> None:
@@ -161,24 +158,21 @@ def _makedirs_private(path: str) -> None:
             pass
 
 
-def _link(report_dir: str, name: str) -> None:
-    """Point the symlink *name* beside *report_dir* at it, atomically."""
-    link = os.path.join(os.path.dirname(report_dir), name)
-    tmp_link = f"{link}.tmp-{os.getpid()}"
-    os.symlink(os.path.basename(report_dir), tmp_link)
-    os.replace(tmp_link, link)
-
-
-def _previous_hosts(path: str, run_id: str) -> dict:
+def _previous_hosts(dir_fd: int, name: str, run_id: str) -> dict:
     """The hosts of an earlier batch of the same run, if its report is there."""
+    raw = _safefile.read_file(dir_fd, name)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
+        data = json.loads(raw.decode("utf-8")) if raw is not None else None
+    except ValueError:
         return {}
     if not isinstance(data, dict) or data.get("run_id") != run_id or not isinstance(data.get("hosts"), dict):
         return {}
     return data["hosts"]
+
+
+def _host_file(host: str, suffix: str) -> str:
+    name = SAFE_NAME.sub("_", host)[:200] + suffix + ".json"
+    return "_" + name if name.startswith(".") else name  # never hidden, never "." or ".."
 
 
 def main() -> None:
@@ -200,49 +194,65 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.fleet_report)
     p = module.params
     finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     op = p["operation"]
     report_dir = os.path.abspath(p["report_dir"])  # relative to the controller's working directory
     names = ("fleet", "junit.xml", "") if op == "healthcheck" else (op, f"{op}-junit.xml", f".{op}")
-    hosts = dict(p["hosts"])
-    if p["merge"]:
-        hosts = dict(_previous_hosts(os.path.join(report_dir, names[0] + ".json"), p["run_id"]), **hosts)
-    data = _report.fleet(hosts, p["run_id"], p["started"], finished, p["extra"], op)
-    pending = [h for h in p["all_hosts"] if h not in hosts]
-    if pending:
-        data["pending"] = pending
+    files = []
+    dir_fd = hosts_fd = None
     try:
-        _makedirs_private(os.path.join(report_dir, "hosts"))
-        files = []
+        # Opened once, never through a symlink, and checked to be ours and writable by no one else; every
+        # file below is created relative to these descriptors (see _safefile).
+        _makedirs_private(os.path.dirname(report_dir))
+        dir_fd = _safefile.open_dir(report_dir, mode=0o700)
+        hosts_fd = _safefile.open_dir("hosts", mode=0o700, parent_fd=dir_fd)
+        hosts = dict(p["hosts"])
+        if p["merge"]:
+            hosts = dict(_previous_hosts(dir_fd, names[0] + ".json", p["run_id"]), **hosts)
+        data = _report.fleet(hosts, p["run_id"], p["started"], finished, p["extra"], op)
+        pending = [h for h in p["all_hosts"] if h not in hosts]
+        if pending:
+            data["pending"] = pending
         for host, result in data["hosts"].items():
-            path = os.path.join(report_dir, "hosts", SAFE_NAME.sub("_", host) + names[2] + ".json")
-            _write(path, json.dumps(dict(result, host=host), indent=2, sort_keys=True))
-            files.append(path)
-        journal = os.path.join(report_dir, "journal.jsonl")
-        fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            for host, result in sorted(p["hosts"].items()):
-                entry = {"run_id": p["run_id"], "operation": op, "finished": finished, "host": host}
-                entry.update({k: result.get(k) for k in ("status", "escalate", "reasons", "observations", "actions")})
-                fh.write(json.dumps(entry, sort_keys=True) + "\n")
-        files.append(journal)
+            name = _host_file(host, names[2])
+            _safefile.write_file(
+                hosts_fd, name, json.dumps(dict(result, host=host), indent=2, sort_keys=True).encode(), 0o600
+            )
+            files.append(os.path.join(report_dir, "hosts", name))
+        lines = []
+        for host, result in sorted(p["hosts"].items()):
+            entry = {"run_id": p["run_id"], "operation": op, "finished": finished, "host": host}
+            entry.update({k: result.get(k) for k in ("status", "escalate", "reasons", "observations", "actions")})
+            lines.append(json.dumps(entry, sort_keys=True) + "\n")
+        _safefile.append_file(dir_fd, "journal.jsonl", "".join(lines).encode(), 0o600)
+        files.append(os.path.join(report_dir, "journal.jsonl"))
         for name, text in (
             (names[0] + ".json", json.dumps(data, indent=2, sort_keys=False)),
             (names[0] + ".md", _report.render_markdown(data)),
             (names[0] + ".html", _report.render_html(data)),
             (names[1], _report.render_junit(data)),
         ):
-            path = os.path.join(report_dir, name)
-            _write(path, text)
-            files.append(path)
+            _safefile.write_file(dir_fd, name, text.encode(), 0o600)
+            files.append(os.path.join(report_dir, name))
         if p["latest_link"]:
-            # one link per operation; "latest" only ever to a health check's (it has the fleet.md)
-            _link(report_dir, f"latest-{op}")
-            if op == "healthcheck":
-                _link(report_dir, "latest")
+            parent_fd = os.open(os.path.dirname(report_dir), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                # one link per operation; "latest" only ever to a health check's (it has the fleet.md)
+                _safefile.replace_symlink(parent_fd, f"latest-{op}", os.path.basename(report_dir))
+                if op == "healthcheck":
+                    _safefile.replace_symlink(parent_fd, "latest", os.path.basename(report_dir))
+            finally:
+                os.close(parent_fd)
+    except _safefile.UnsafePath as exc:
+        module.fail_json(msg=f"refusing to write the report in {report_dir}: {exc}", files=files)
     except OSError as exc:
-        module.fail_json(msg=f"cannot write the report in {report_dir}: {exc.strerror}")
+        module.fail_json(msg=f"cannot write the report in {report_dir}: {exc.strerror}", files=files)
+    finally:
+        for fd in (hosts_fd, dir_fd):
+            if fd is not None:
+                os.close(fd)
     module.exit_json(
         changed=True,
         report_dir=os.path.abspath(report_dir),

@@ -15,19 +15,25 @@ description:
     O(confirm_abort=true), and leaves sendmail stopped; the role M(opsiface.sendmail.crash_capture) restarts it.
   - Guards come first and touch nothing - C(gcore)/C(gdb) present, ptrace allowed (Yama C(ptrace_scope),
     C(CAP_SYS_PTRACE) for a set-id daemon), for V(abort) a core the kernel will really write (C(core_pattern),
-    C(fs.suid_dumpable), the core size limit, raised with C(prlimit) when it is 0), and free space on the dump file
-    system of at least the process's virtual size times O(space_margin).
+    C(fs.suid_dumpable), the core size limit), and free space on the dump file system of at least the process's
+    virtual size times O(space_margin). A soft core size limit of 0 is raised with C(prlimit) only after every guard
+    has passed, right before the SIGABRT, so a refused capture changes nothing.
+  - The target (the listener, or O(pid)) must be a sendmail process - its executable a sendmail binary and its title
+    or name sendmail's - never PID 1 or the module's own process tree; it is checked again, with its start time
+    (a reused PID is refused), right before C(gcore), the SIGABRT, or a SIGCONT after gdb.
   - Each capture is a bundle directory C(<dir>/<UTC time>-<pid>/) (0700) with the core (0600, optionally gzipped),
     C(backtrace.txt) (C(gdb -batch) with C(bt) and C(thread apply all bt)) and C(metadata.json) (pid, arguments,
     binary, version and compile options from C(-d0.1), sha256 of the binary, of sendmail.cf and of the core,
     C(/proc) maps and limits, queue counts). O(dir) is created 0700 without following symlinks and never under a
-    world-writable directory. A guard or dump that fails leaves no bundle behind.
+    directory someone else may write; an existing O(dir) is used only if it already is a private (0700) directory
+    owned by the module's user, and is never chmod'ed. A guard or dump that fails leaves no bundle behind.
   - Retention keeps the newest O(keep) bundles.
 author:
   - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -57,7 +63,7 @@ options:
     type: path
     default: /var/crash/sendmail
   keep:
-    description: How many bundles to keep (the newest); older ones are removed after a successful capture.
+    description: How many bundles to keep (the newest, 1 to 1000); older ones are removed after a successful capture.
     type: int
     default: 5
   compress:
@@ -78,7 +84,9 @@ options:
     type: float
     default: 300
   pid:
-    description: The process to capture. Default the listener found through the PidFile and its process title.
+    description:
+      - The process to capture. Default the listener found through the PidFile and its process title.
+      - It must be a sendmail process (not PID 1, not the module's own process tree), or the call is refused.
     type: int
   pidfile:
     description: The daemon's PidFile. Default from O(config_path).
@@ -159,8 +167,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _crash,
+    _oplock,
     _platform,
     _queue,
     _runner,
@@ -192,6 +202,8 @@ class Capture:
         self.pidfile = self.p["pidfile"] or self.paths["pidfile"]
         self.result: dict = {"changed": False, "actions": [], "observations": [], "guards": {}, "removed": []}
         self.bundle: str | None = None
+        self.target: dict | None = None
+        self.core_owners: set[int] | None = None
 
     def daemon(self) -> dict:
         d = _collect.collect_daemon(self.pidfile, time.time(), self.runner)
@@ -210,6 +222,7 @@ class Capture:
 
     def run(self) -> None:
         p = self.p
+        _oplock.Held(self.module, f"crash capture ({p['mode']})").attach()  # held until the module exits
         if platform.system() == "SunOS":
             self.run_solaris()
         if platform.system() != "Linux":
@@ -219,6 +232,7 @@ class Capture:
             )
         before, pid = self.listener()
         target = _crash.parse_status(_read(f"/proc/{pid}/status"))
+        self.core_owners = set((target.get("uids") or [0])[:2]) | {0}  # who the kernel writes the core as
         ours = _crash.parse_status(_read("/proc/self/status"))
         size = target.get("vmsize_bytes") or 0
         self.result["observations"].append(
@@ -243,11 +257,14 @@ class Capture:
             )
             pattern = _read("/proc/sys/kernel/core_pattern", 4096).strip() or "core"
             suid = _int_file("/proc/sys/fs/suid_dumpable")
-            soft = self.core_limit(pid)
-            problem = _crash.abort_problem(target, suid, pattern, soft)
-            self.guard("core", {"core_pattern": pattern, "suid_dumpable": suid, "core_limit": soft}, problem)
+            soft, hard = self.read_core_limit(pid)
+            # the limit in effect once raised (after every guard passed: nothing changes while guards run)
+            effective = hard if soft == 0 and hard is not None else soft
+            problem = _crash.abort_problem(target, suid, pattern, effective)
+            value = {"core_pattern": pattern, "suid_dumpable": suid, "core_limit": soft, "core_limit_hard": hard}
+            self.guard("core", value, problem)
             if not problem:
-                cwd = os.readlink(f"/proc/{pid}/cwd")
+                cwd = _safe_readlink(f"/proc/{pid}/cwd") or "/"  # gone meanwhile: the capture fails later, cleanly
                 core_glob = _crash.core_glob(
                     pattern,
                     pid,
@@ -281,7 +298,18 @@ class Capture:
         if pid is None or not _service.pid_alive(pid):
             self.result["actions"].append("none: there is no listener to capture")
             self.fail(f"no sendmail listener is running (state {before.get('state')}); nothing to capture")
+        self.target, problem = _collect.verify_sendmail(pid, self.runner)
+        if problem:
+            self.result["actions"].append("none: the target is not a sendmail process")
+            self.fail(f"refusing to capture pid {pid}: {problem}; nothing was done")
         return before, pid
+
+    def recheck(self, pid: int, what: str) -> str | None:
+        """Right before acting on *pid*: still the sendmail process the guards saw (not a reused PID)."""
+        _ident, problem = _collect.verify_sendmail(pid, self.runner, before=self.target)
+        if problem:
+            self.result["observations"].append(f"did not {what}: {problem}")
+        return problem
 
     def dump_dir_guards(self, size: int) -> None:
         """The dump directory (made safely, or only checked in check mode) and the free space in it."""
@@ -386,22 +414,26 @@ class Capture:
         )
         self.module.exit_json(**self.result)
 
-    def core_limit(self, pid: int) -> int | None:
+    def read_core_limit(self, pid: int) -> tuple[int | None, int | None]:
+        """The daemon's core size limit (soft, hard), read only: a guard changes nothing."""
         try:
             soft, hard = resource.prlimit(pid, resource.RLIMIT_CORE)
         except (OSError, AttributeError):
-            return None
-        if soft == 0 and not self.module.check_mode:
-            try:
-                resource.prlimit(pid, resource.RLIMIT_CORE, (hard, hard))
-                self.result["actions"].append(
-                    f"raised the core size limit of {pid} to {'unlimited' if hard < 0 else hard}"
-                )
-                return hard
-            except OSError as exc:
-                self.result["observations"].append(f"could not raise the core size limit of {pid}: {exc.strerror}")
-                return 0
-        return soft if soft != 0 or self.module.check_mode else 0
+            return None, None
+        return soft, hard
+
+    def raise_core_limit(self, pid: int) -> None:
+        """Raise a soft core limit of 0 to the hard limit: only once every guard has passed."""
+        soft, hard = self.read_core_limit(pid)
+        if soft != 0 or hard is None:
+            return
+        if self.recheck(pid, "raise the core size limit"):
+            self.fail(f"pid {pid} is no longer the listener the guards checked; nothing was done")
+        try:
+            resource.prlimit(pid, resource.RLIMIT_CORE, (hard, hard))
+        except OSError as exc:
+            self.fail(f"could not raise the core size limit of {pid}: {exc.strerror}; nothing was done")
+        self.result["actions"].append(f"raised the core size limit of {pid} to {'unlimited' if hard < 0 else hard}")
 
     def space(self, path: str, needed: int) -> str | None:
         existing = path
@@ -422,6 +454,8 @@ class Capture:
         meta_proc = {"maps": _read(f"/proc/{pid}/maps", 256 * 1024), "limits": _read(f"/proc/{pid}/limits")}
         cmdline = _read(f"/proc/{pid}/cmdline", 4096).replace("\0", " ").strip()
         if p["mode"] == "gcore":
+            if self.recheck(pid, "run gcore"):
+                self.fail(f"pid {pid} is no longer the listener the guards checked; nothing was dumped")
             res = self.runner.run(
                 [self.runner.which("gcore"), "-o", os.path.join(self.bundle, "core"), str(pid)], timeout=p["timeout"]
             )
@@ -436,6 +470,9 @@ class Capture:
             os.chmod(core, 0o600)
             self.result["actions"].append(f"wrote a core of the listener {pid} with gcore (it kept running)")
         else:
+            if self.recheck(pid, "send SIGABRT"):
+                self.fail(f"pid {pid} is no longer the listener the guards checked; it was not signalled")
+            self.raise_core_limit(pid)
             os.kill(pid, signal.SIGABRT)
             self.result["actions"].append(f"sent SIGABRT to the listener {pid} (confirmed abort)")
             gone = _service.wait_until(lambda: not _service.pid_alive(pid), p["timeout"])
@@ -468,6 +505,8 @@ class Capture:
         """gdb detaches on exit; a listener left stopped (a killed gdb) is continued, and said so."""
         now = self.daemon()
         if now.get("pid") == pid and now.get("state") == "stopped" and before.get("state") != "stopped":
+            if self.recheck(pid, "send SIGCONT"):
+                return
             os.kill(pid, signal.SIGCONT)
             self.result["actions"].append(f"sent SIGCONT to the listener {pid}, left stopped by the debugger")
 
@@ -478,7 +517,7 @@ class Capture:
         last: dict = {}
 
         def stable() -> bool:
-            found[:] = _crash.matching_cores(glob, started)
+            found[:] = _crash.matching_cores(glob, started, self.core_owners)
             if not found:
                 return False
             size = os.path.getsize(found[0])
@@ -570,9 +609,11 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_crash)
     Capture(module).run()
 
 

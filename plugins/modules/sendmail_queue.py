@@ -33,11 +33,14 @@ description:
   - V(account) is the restart's "nothing lost" gate. Each ID of O(expected_ids) must be in a queue again, in one of
     O(aside_dirs), or logged in the mail log since O(since) as sent or bounced; the module fails and names the others.
   - Every mutating operation plans first; in check mode it returns the same result shape and changes nothing.
+  - V(flush), V(hold), V(release), V(delete) and V(move_aside) hold the host's operation lock (see O(lock_owner)); they
+    wait for, or refuse beside, another operation on the host such as a restart.
 author:
   - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -70,10 +73,11 @@ options:
     description: Select messages whose envelope sender contains this text.
     type: str
   older_than:
-    description: Select messages queued at least this many seconds ago (from the qf C(T) line).
+    description: Select messages queued at least this many seconds ago (from the qf C(T) line); 1 or more.
     type: int
   limit:
-    description: V(list) returns at most this many messages; the mutating operations refuse a larger selection.
+    description:
+      - V(list) returns at most this many messages; the mutating operations refuse a larger selection. 1 to 1000000.
     type: int
     default: 1000
   verbose:
@@ -81,7 +85,7 @@ options:
     type: bool
     default: false
   reason:
-    description: The quarantine reason for V(hold).
+    description: The quarantine reason for V(hold); at most 512 characters, no control characters.
     type: str
     default: held by opsiface.sendmail
   purge:
@@ -89,7 +93,9 @@ options:
     type: bool
     default: false
   trash_dir:
-    description: Where V(delete) moves messages (a dated 0700 subdirectory per run).
+    description:
+      - Where V(delete) moves messages (a dated 0700 subdirectory per run). Created 0700 if missing; an existing one is
+        used only if it already is private (0700, owned by the module's user, not a symlink) and is never chmod'ed.
     type: path
     default: /var/spool/opsiface-sendmail/trash
   warn_count:
@@ -147,7 +153,9 @@ options:
     type: list
     elements: path
   cache_dir:
-    description: Where the summary cache lives (created 0700, files 0600; a symlink or a foreign owner disables it).
+    description:
+      - Where the summary cache lives (created 0700, files 0600). An existing directory that is not private (a symlink,
+        another owner, group or other access) disables the cache and is left as it is.
     type: path
     default: /var/cache/opsiface-sendmail
 seealso:
@@ -288,7 +296,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
+    _oplock,
     _platform,
     _queue,
     _queueops,
@@ -333,24 +343,18 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         required_if=[("operation", "account", ("expected_ids", "since"))],
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_queue)
     p = module.params
     op = p["operation"]
     if op not in ("summary", "list", "ids", "account") and p["queue"] == "both":
         module.fail_json(msg=f"operation={op} acts on one queue: set queue to mta or msp")
-    try:
-        for qid in p["queue_ids"] or []:
-            _queue.decode_queue_id(qid)
-        for ids in (p["expected_ids"] or {}).values():
-            for qid in ids or []:
-                _queue.decode_queue_id(str(qid))
-        if p["reason"] and any(c in p["reason"] for c in "\r\n\0"):
-            raise _queue.QueueError("reason must not contain CR, LF or NUL")
-    except _queue.QueueError as exc:
-        module.fail_json(msg=str(exc))
+    if op in ("flush", "hold", "release", "delete", "move_aside"):
+        _oplock.Held(module, f"queue {op}").attach()  # the host's operation lock, released as the module exits
     now = time.time()
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()
@@ -358,6 +362,8 @@ def main() -> None:
     paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
     names = ["mta", "msp"] if p["queue"] == "both" else [p["queue"]]
     dirs = {n: paths[f"{n}_queue_dirs"] for n in names}
+    if op not in ("summary", "list", "ids", "account") and not dirs[names[0]]:
+        module.fail_json(msg=f"no {names[0].upper()} queue directory is configured; nothing was done")
 
     if op == "summary":
         thresholds = {k: p[k] for k in ("warn_count", "crit_count", "warn_age", "crit_age")}

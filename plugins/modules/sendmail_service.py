@@ -16,16 +16,21 @@ description:
     group-writable either), and that the binary is present. It fails when any check fails and says which.
   - V(stopped) stops the daemon through the platform's service manager (Debian C(/etc/init.d/sendmail stop), RHEL
     C(systemctl stop sendmail), Solaris C(svcadm disable -st network/smtp:sendmail)) and waits until the listener
-    process is gone. Only with O(force=true) does it then send TERM and, ten seconds later, KILL.
+    process is gone. Only with O(force=true) does it then send TERM and, ten seconds later, KILL, each only after
+    checking, right before the signal, that the PID still is the sendmail listener seen before (same start time,
+    a sendmail binary, never PID 1 or the module's own process tree).
   - V(started) starts it the same way and waits for a listener that accepts connections and whose parent is init
     (O(expected_ppids)). A listener that runs already is left alone.
   - V(restarted) is V(preflight), V(stopped) and V(started) in one call; it touches nothing when the pre-flight
     fails. The role M(opsiface.sendmail.restart) adds the queue accounting and the SMTP gate around the same steps.
+  - V(stopped), V(started) and V(restarted) hold the host's operation lock (see O(lock_owner)); the role
+    M(opsiface.sendmail.restart) holds one lease over all of its steps.
 author:
   - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -162,8 +167,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _config,
+    _oplock,
     _platform,
     _runner,
     _service,
@@ -250,11 +257,15 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_service)
     p = module.params
     state = p["state"]
+    if state != "preflight":
+        _oplock.Held(module, f"service {state}").attach()  # the host's operation lock, released as the module exits
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()
     sendmail = p["sendmail_path"] or layout.sendmail
@@ -287,6 +298,7 @@ def main() -> None:
             result["daemon"] = before
             module.exit_json(**result)
     if state in ("stopped", "restarted"):
+        target = _collect.verify_sendmail(before["pid"], runner)[0] if before.get("pid") else None
         step = _service.stop(
             runner,
             p["stop_command"] or layout.service_stop,
@@ -294,6 +306,7 @@ def main() -> None:
             p["timeout"],
             p["force"],
             module.check_mode,
+            verify=lambda pid: _collect.verify_sendmail(pid, runner, before=target)[1],
         )
         _merge(result, step)
         if not step.ok:

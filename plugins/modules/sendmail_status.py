@@ -71,7 +71,9 @@ options:
     description:
       - The most the log scan reads, newest first, across the log and its rotations. A log larger than that within
         the window is reported incomplete (C(complete=false), with a problem saying where it stopped), so the scan's
-        time and memory stay bounded whatever the log's size.
+        time and memory stay bounded whatever the log's size. When the budget runs out inside a long run without
+        newlines (a burst of NUL bytes after a crash, a binary write) the problem says so; NUL runs separate lines,
+        and a line glued after binary garbage is still read (C(salvaged) in C(files)).
     type: int
     default: 536870912
   max_lines:
@@ -126,7 +128,9 @@ options:
     type: bool
     default: true
   queue_cache_dir:
-    description: Where the queue cache lives (created 0700; files 0600; a symlink or foreign owner disables it).
+    description:
+      - Where the queue cache lives (created 0700; files 0600). An existing directory that is not private (a symlink,
+        another owner, group or other access) disables the cache and is left as it is.
     type: path
     default: /var/cache/opsiface-sendmail
   smtp_host:
@@ -289,7 +293,7 @@ python:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _collect
 
 
 def main() -> None:
@@ -330,6 +334,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_status)
     module.exit_json(**_collect.host_status(module.params, module.check_mode))
 
 

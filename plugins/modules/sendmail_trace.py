@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - opsiface.sendmail.common
+  - opsiface.sendmail.lock
 attributes:
   check_mode:
     support: full
@@ -60,11 +61,16 @@ options:
     type: int
     default: 10485760
   dir:
-    description: Where trace files go.
+    description:
+      - Where trace files go. Created 0700 if missing; an existing directory is used only if it already is private
+        (0700, owned by the module's user, not a symlink) and is never chmod'ed. Nothing is written outside it.
     type: path
     default: /var/lib/opsiface-sendmail/trace
   pid:
-    description: The process to trace. Default the listener.
+    description:
+      - The process to trace. Default the listener.
+      - It must be a sendmail process (its executable a sendmail binary, its title or name sendmail's), not PID 1 and
+        not the module's own process tree, or the call is refused; it is checked again right before the tracer attaches.
     type: int
   pidfile:
     description: The daemon's PidFile. Default from O(config_path).
@@ -131,10 +137,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _crash,
+    _oplock,
     _platform,
-    _queue,
     _queueops,
     _runner,
     _service,
@@ -158,24 +165,20 @@ def main() -> None:
             "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
             "sendmail_path": {"type": "path"},
             "command_timeout": {"type": "float", "default": 30},
+            **_oplock.ARGSPEC,
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.sendmail_trace)
     p = module.params
     result: dict = {"changed": False, "addresses": [], "deliveries": [], "actions": [], "observations": []}
     try:
-        if len(p["addresses"]) > 100 or len(p["queue_ids"]) > 100:
-            raise _trace.TraceError("at most 100 addresses and 100 queue IDs per call")
         for address in p["addresses"]:
             _trace.check_address(address)
-        for qid in p["queue_ids"]:
-            _queue.decode_queue_id(qid)
-        if not 1 <= p["seconds"] <= 600:
-            raise _trace.TraceError(f"seconds={p['seconds']} is outside 1..600")
-        if not 1024 <= p["max_bytes"] <= 1 << 30:
-            raise _trace.TraceError(f"max_bytes={p['max_bytes']} is outside 1 KiB..1 GiB")
-    except (_trace.TraceError, _queue.QueueError) as exc:
-        module.fail_json(msg=str(exc))
+    except _trace.TraceError as exc:
+        module.fail_json(msg=f"invalid argument: {exc}; nothing was done")
+    if p["queue_ids"] or p["syscalls"]:  # a delivery attempt, or attaching to the daemon
+        _oplock.Held(module, "trace").attach()  # the host's operation lock, released as the module exits
     layout = _platform.detect()
     runner = _runner.SubprocessRunner()
     sendmail = p["sendmail_path"] or layout.sendmail
@@ -224,6 +227,9 @@ def main() -> None:
         pid = p["pid"] or daemon.get("pid")
         if pid is None or not _service.pid_alive(pid):
             module.fail_json(msg=f"no sendmail listener to trace (state {daemon.get('state')})", **result)
+        target, problem = _collect.verify_sendmail(pid, runner)
+        if problem:
+            module.fail_json(msg=f"refusing to trace pid {pid}: {problem}; nothing was done", **result)
         tool = runner.which("strace") or runner.which("truss")
         if tool is None:
             module.fail_json(msg="neither strace nor truss is installed", **result)
@@ -238,6 +244,9 @@ def main() -> None:
             except (_crash.CrashError, OSError) as exc:
                 module.fail_json(msg=f"trace directory: {exc}", **result)
             output = os.path.join(p["dir"], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{pid}.trace")
+            problem = _collect.verify_sendmail(pid, runner, before=target)[1]
+            if problem:  # right before attaching: still the process checked above
+                module.fail_json(msg=f"not traced: {problem}", **result)
             run = _trace.bounded_trace(_trace.tracer_argv(tool, pid, output), output, p["seconds"], p["max_bytes"])
             with open(output, "rb") as fh:
                 summary = _trace.summarize_syscalls(fh.read().decode("utf-8", "replace"))

@@ -41,15 +41,18 @@ attributes:
     platforms: [posix]
 options:
   host:
-    description: Where to connect. Use C(delegate_to) and a published address to probe from outside.
+    description:
+      - Where to connect. Use C(delegate_to) and a published address to probe from outside.
+      - A name or an address (no spaces, CR, LF or other control characters). A name is resolved within
+        O(connect_timeout); failing that, the failure is V(dns), not V(refused).
     type: str
     default: 127.0.0.1
   port:
-    description: The SMTP port.
+    description: The SMTP port (1 to 65535).
     type: int
     default: 25
   connect_timeout:
-    description: Seconds to wait for the TCP connection.
+    description: Seconds to wait for the name lookup and the TCP connection together (more than 0, at most 3600).
     type: float
     default: 5
   banner_timeout:
@@ -144,7 +147,8 @@ success:
   type: bool
 failure:
   description:
-    - Why not. V(refused), V(timeout_connect), V(timeout_banner), V(timeout_command), V(rejecting) (a 421 or 554
+    - Why not. V(dns) (the name did not resolve, or the resolver did not answer within O(connect_timeout)),
+      V(refused), V(timeout_connect), V(timeout_banner), V(timeout_command), V(rejecting) (a 421 or 554
       greeting), V(hostname_mismatch), V(protocol_error), V(quit_not_221), V(not_accepted) (MAIL, RCPT, DATA or the
       end of DATA answered with an error), V(delivery_late) (accepted, still in the queue after O(verify_timeout)),
       V(not_delivered) (accepted, in neither the mailbox nor the queue, or the mailbox unreadable).
@@ -231,6 +235,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import (
+    _args,
     _collect,
     _config,
     _mailbox,
@@ -294,6 +299,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    _args.check(module, _args.smtp_probe)
     p = module.params
     if p["verify_mailbox"] and not p["send"]:  # a value constraint the argspec cannot express
         module.fail_json(msg="verify_mailbox=true needs send=true")

@@ -71,7 +71,7 @@ def test_restart_keeps_every_one_of_200_deferred_messages(lab, report_dir):
     data = report(report_dir / "restart.json")
     result = data["hosts"][host]
     assert data["schema"] == "opsiface.sendmail/restart/v1" and result["status"] == "ok", result
-    assert list(result["checks"]) == ["preflight", "record", "stop", "start", "new_pid", "smtp", "nothing_lost"]
+    assert list(result["checks"]) == ["lock", "preflight", "record", "stop", "start", "new_pid", "smtp", "nothing_lost"]
     lost_gate = next(o for o in result["observations"] if o.startswith("nothing_lost:"))
     assert f"all {len(before_ids)} message(s) recorded before are accounted for" in lost_gate
     assert any("/etc/init.d/sendmail stop" in a for a in result["actions"])

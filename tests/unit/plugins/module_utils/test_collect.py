@@ -180,3 +180,27 @@ def test_not_root_a_missing_queue_is_not_counted_with_mailq(tmp_path, monkeypatc
         "mta", [str(tmp_path / "gone")], 0.0, Recorder({}), "/usr/sbin/sendmail", THRESHOLDS, 30
     )
     assert got["status"] == "unknown" and "does not exist" in got["evidence"][0] and "not root" in got["evidence"][0]
+
+
+def test_queue_cache_in_a_directory_that_is_not_ours_is_off_and_left_alone(tmp_path):
+    """#13 item 1: a user-supplied cache_dir is checked like a dump directory; a shared one is not written,
+    not read (a planted cache would forge the summary) and not chmod'ed."""
+    import os
+    import stat
+
+    queue = tmp_path / "mqueue"
+    queue.mkdir(0o700)
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    shared.chmod(0o755)
+    thresholds = {"warn_count": 10, "crit_count": 20, "warn_age": 60, "crit_age": 120}
+    summary = _collect.collect_queue(
+        "mta", [str(queue)], 0, None, "/nonexistent", thresholds, 5, {"dir": str(shared), "write": True}
+    )
+    assert "queue cache disabled" in summary["cache"]["problem"] and "mode 0755" in summary["cache"]["problem"]
+    assert os.listdir(shared) == [] and stat.S_IMODE(os.lstat(shared).st_mode) == 0o755
+    fresh = tmp_path / "cache" / "opsiface"
+    summary = _collect.collect_queue(
+        "mta", [str(queue)], 0, None, "/nonexistent", thresholds, 5, {"dir": str(fresh), "write": True}
+    )
+    assert "problem" not in summary["cache"] and stat.S_IMODE(os.lstat(fresh).st_mode) == 0o700

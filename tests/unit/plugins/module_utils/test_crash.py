@@ -159,3 +159,92 @@ def test_solaris_tools(fixture_bytes):
         "/var/crash/sendmail/b/core",
         "412",
     ]
+
+
+# #13 item 1: the guard never changes a directory it did not create.
+@pytest.fixture
+def no_changes(monkeypatch):
+    """Any chmod/chown/mkdir/write on this machine fails the test (the old guard chmod'ed /etc to 0700)."""
+    calls = []
+
+    def refuse(name):
+        def record(*args, **kwargs):
+            calls.append((name, args))
+            raise AssertionError(f"{name}{args} must not be called")
+
+        return record
+
+    for name in ("chmod", "chown", "lchown", "mkdir", "makedirs", "rename", "replace", "unlink", "rmdir"):
+        monkeypatch.setattr(_crash.os, name, refuse(name))
+    return calls
+
+
+@pytest.mark.parametrize("path", ["/", "/etc", "/proc", "/var/spool", "/usr/bin"])
+def test_safe_dir_refuses_system_directories_without_touching_them(no_changes, path):
+    before = os.lstat(path)
+    with pytest.raises(_crash.CrashError, match="refusing"):
+        _crash.safe_dir(path)
+    assert no_changes == []
+    after = os.lstat(path)
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o710, 0o701, 0o770, 0o1777])
+def test_safe_dir_refuses_an_existing_directory_that_is_not_private(tmp_path, mode):
+    existing = tmp_path / "spool"
+    existing.mkdir()
+    existing.chmod(mode)
+    with pytest.raises(_crash.CrashError, match=rf"spool.*mode {mode:04o}, owner uid \d+"):
+        _crash.safe_dir(str(existing))
+    assert stat.S_IMODE(os.lstat(existing).st_mode) == mode  # left as it was
+
+
+def test_safe_dir_refuses_foreign_owners_and_group_writable_parents(tmp_path, monkeypatch):
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    parent.chmod(0o775)
+    with pytest.raises(_crash.CrashError, match="group-writable"):
+        _crash.safe_dir(str(parent / "dumps"))
+    assert not (parent / "dumps").exists()
+    private = tmp_path / "private"
+    private.mkdir(0o700)
+    with monkeypatch.context() as m:
+        m.setattr(_crash.os, "geteuid", lambda: 4242)  # as if another user owned it
+        with pytest.raises(_crash.CrashError, match="not a private directory of ours"):
+            _crash.safe_dir(str(private))
+    if os.geteuid() == 0:
+        other = tmp_path / "other"
+        other.mkdir(0o755)
+        os.chown(other, 4242, 4242)
+        with pytest.raises(_crash.CrashError, match="owned by another user"):
+            _crash.safe_dir(str(other / "sub" / "dumps"))
+        assert not (other / "sub").exists()
+
+
+def test_safe_dir_creates_missing_components_and_accepts_its_own(tmp_path):
+    target = tmp_path / "var" / "crash" / "sendmail"
+    created = _crash.safe_dir(str(target))
+    assert created == [str(tmp_path / "var"), str(tmp_path / "var" / "crash"), str(target)]
+    assert stat.S_IMODE(os.lstat(target).st_mode) == 0o700
+    assert _crash.safe_dir(str(target)) == []  # private and ours: used as it is
+    check = tmp_path / "not" / "yet"
+    assert _crash.safe_dir(str(check), create=False) == [] and not check.parent.exists()
+    for bad in ("relative/x", "", "/a/../etc", "/a/./b", "/tmp/x\0y"):
+        with pytest.raises(_crash.CrashError):
+            _crash.safe_dir(bad)
+
+
+def test_a_hard_link_or_a_foreign_file_is_never_taken_for_the_core(tmp_path):
+    """The core is moved into the bundle and made 0600: a hard link planted in a shared core directory
+    would have moved and chmod'ed the file it links to (#13 item 1, same class)."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"secret")
+    victim.chmod(0o640)
+    os.link(victim, tmp_path / "core.190")
+    glob = _crash.core_glob("core", 190, "sendmail-mta", 0, 0, "h", True, str(tmp_path))
+    assert _crash.matching_cores(glob, 0) == []
+    os.unlink(tmp_path / "core.190")
+    (tmp_path / "core.190").write_bytes(b"\x7fELF")
+    assert _crash.matching_cores(glob, 0, {os.geteuid()}) == [str(tmp_path / "core.190")]
+    assert _crash.matching_cores(glob, 0, {os.geteuid() + 4242}) == []
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o640

@@ -111,3 +111,14 @@ def test_delete_failing_copy_leaves_the_message(q, tmp_path, monkeypatch):
     assert result["deleted"] == [] and "left in the queue" in result["errors"][0]
     assert (q / "qf6ARAaaaa000001").exists() and (q / "df6ARAaaaa000001").exists()
     assert os.listdir(result["trash_dir"]) == []
+
+
+def test_trash_in_an_existing_shared_directory_is_refused_and_left_alone(q, tmp_path):
+    """#13 item 1: trash_dir=/var/spool left /var/spool 0700 and local submission failed (rc 78)."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    spool.chmod(0o755)
+    with pytest.raises(_queue.QueueError, match=r"not a private directory of ours \(mode 0755"):
+        _queueops.delete([str(q)], ["6ARAaaaa000001"], str(spool), check_mode=False)
+    assert oct(os.stat(spool).st_mode & 0o7777) == "0o755" and os.listdir(spool) == []
+    assert (q / "qf6ARAaaaa000001").exists() and (q / "df6ARAaaaa000001").exists()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -337,3 +338,33 @@ def test_summary_is_cut_at_a_word_never_inside_a_number():
         assert not rest or rest[0] in " ;,:", (limit, kept[-20:], rest[:20])  # the next character starts a word
         assert len(kept) <= limit
     assert _report._cut("14400" * 100, 300) == "14400" * 100  # no place to cut: whole
+
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)>",
+    "220 mx01 ESMTP <script>alert(document.cookie)</script>",
+    "a | b | c",
+    "[click](javascript:alert(1)) ![x](http://evil.example/t.png)",
+    "**bold** _em_ `code` ~~gone~~ <https://evil.example>",
+    "line one\nline two\r| injected | row |",
+    "&lt;already&gt; &amp; \\| escaped",
+]
+
+
+def test_markdown_carries_no_raw_html_and_no_markdown_from_hosts():
+    """#13 item 8: host-provided text (SMTP banner, log lines) reached fleet.md raw; many viewers render it."""
+    result = _report.host_result(HEALTHY)
+    result.update(status="critical", reasons=list(HOSTILE), observations=list(HOSTILE), actions=list(HOSTILE))
+    data = _report.fleet({"mx01|<b>x</b>": result}, "run-<i>1</i>", "2026-11-27T11:00:00Z", "2026-11-27T11:00:05Z")
+    data["pending"] = ["mx02*_"]
+    md = _report.render_markdown(data)
+    assert "<img" not in md and "<script" not in md and "<b>" not in md and "<i>" not in md and "<https" not in md
+    assert md.count("<") == md.count("<br>")  # our own line breaks in the reasons cell, nothing else
+    table = [line for line in md.splitlines() if line.startswith("| mx01")]
+    assert len(table) == 1  # the CR/LF and the '|' stayed inside one row
+    assert len(re.split(r"(?<!\\)\|", table[0])) == 6  # 4 cells, unescaped pipes only ours
+    for special in ("[click]", "![x]", "**bold**", "_em_", "`code`", "~~gone~~"):
+        assert special not in md
+    assert "\\[click\\]" in md and "\\*\\*bold\\*\\*" in md and "\\`code\\`" in md
+    assert "&amp;lt;already&amp;gt;" in md  # shown as typed, not as the character it names
+    assert "mx02\\*\\_" in md

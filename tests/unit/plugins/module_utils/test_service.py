@@ -201,3 +201,31 @@ def test_pid_alive_reads_state(tmp_path):
     assert not _service.pid_alive(11, str(tmp_path))
     assert _service.pid_alive(12, str(tmp_path))
     assert not _service.pid_alive(13, str(tmp_path))
+
+
+def test_force_never_signals_a_pid_that_is_no_longer_the_listener():
+    """#13 item 3: the listener's PID, read before the stop, is checked right before TERM and KILL."""
+    clock, runner = FakeClock(), FakeRunner()
+    sent = []
+    checks = []
+
+    def verify(pid):
+        checks.append(pid)
+        return f"pid {pid} is no longer the process seen before (it exited and the PID was reused)"
+
+    step = _service.stop(
+        runner,
+        STOP,
+        RUNNING,
+        5,
+        True,
+        False,
+        lambda pid: True,
+        lambda p, s: sent.append(s),
+        clock.clock,
+        clock.sleep,
+        verify=verify,
+    )
+    assert sent == [] and checks == [71]
+    assert not step.ok and "was not signalled: pid 71 is no longer the process" in step.failure
+    assert "did not send SIGTERM to 71" in step.observations[-1]

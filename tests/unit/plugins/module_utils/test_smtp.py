@@ -158,7 +158,7 @@ def test_reset_seen_while_connecting_is_a_protocol_error_not_refused(monkeypatch
     def reset(*_args, **_kwargs):
         raise ConnectionResetError(104, "Connection reset by peer")
 
-    monkeypatch.setattr(_smtp.socket, "create_connection", reset)
+    monkeypatch.setattr(_smtp, "_connect", reset)
     r = _smtp.probe("127.0.0.1", 25)
     assert (r.success, r.failure) == (False, "protocol_error") and "reset as soon as it was accepted" in r.detail
 
@@ -172,6 +172,10 @@ class _StalledSocket:
 
     def settimeout(self, _timeout):
         pass
+
+    def connect(self, _address):
+        if self.stall_on == "connect":
+            raise socket.timeout("timed out")
 
     def recv(self, _size):
         if self.stall_on == "recv" and not self.replies:
@@ -187,10 +191,8 @@ class _StalledSocket:
 
 
 def test_connect_timeout_is_timeout_connect_on_every_python(monkeypatch):
-    def stall(*_args, **_kwargs):
-        raise socket.timeout("timed out")
-
-    monkeypatch.setattr(_smtp.socket, "create_connection", stall)
+    # the socket's connect() raises socket.timeout, as the standard library's does on every Python
+    monkeypatch.setattr(_smtp.socket, "socket", lambda *_a, **_k: _StalledSocket("connect"))
     r = _smtp.probe("127.0.0.1", 25, connect_timeout=0.1)
     assert (r.success, r.failure) == (False, "timeout_connect")
 
@@ -198,7 +200,7 @@ def test_connect_timeout_is_timeout_connect_on_every_python(monkeypatch):
 @pytest.mark.parametrize("stall_on", ["recv", "sendall"])
 def test_command_timeout_is_timeout_command_on_every_python(monkeypatch, stall_on):
     # recv: EHLO gets no reply in time; sendall: the peer stopped reading (full window).
-    monkeypatch.setattr(_smtp.socket, "create_connection", lambda *_a, **_k: _StalledSocket(stall_on))
+    monkeypatch.setattr(_smtp.socket, "socket", lambda *_a, **_k: _StalledSocket(stall_on))
     r = _smtp.probe("127.0.0.1", 25)
     assert (r.success, r.failure) == (False, "timeout_command")
 
@@ -285,3 +287,37 @@ def test_starttls_handshake_reports_certificate(tls_cert):
 def test_certificate_facts_on_garbage():
     assert _smtp.certificate_facts(b"") == {"certificate": None}
     assert "error" in _smtp.certificate_facts(b"\x30\x03\x02\x01\x00")["certificate"]
+
+
+# #13 item 7: name resolution is bounded by the connect timeout and is its own failure class
+def test_a_resolver_that_never_answers_is_dns_within_the_connect_timeout(monkeypatch):
+    real = _smtp.socket.getaddrinfo
+
+    def hang(host, *args):
+        if args[-1:] == (_smtp.socket.AI_NUMERICHOST,):
+            return real(host, *args)  # an address is never looked up
+        time.sleep(30)
+
+    monkeypatch.setattr(_smtp.socket, "getaddrinfo", hang)
+    started = time.monotonic()
+    r = _smtp.probe("mx.unanswered.example", 25, connect_timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert (r.success, r.failure) == (False, "dns") and "within 0.5 s" in r.detail
+
+
+def test_a_name_that_does_not_resolve_is_dns_not_refused(monkeypatch):
+    def nxdomain(host, *args):
+        raise _smtp.socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(_smtp.socket, "getaddrinfo", nxdomain)
+    r = _smtp.probe("no-such-host.invalid", 25, connect_timeout=1)
+    assert r.failure == "dns" and "Name or service not known" in r.detail and "no-such-host.invalid" in r.detail
+
+
+def test_an_address_still_connects_and_refused_stays_refused():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    free_port = srv.getsockname()[1]
+    srv.close()  # nothing listens there now
+    r = _smtp.probe("127.0.0.1", free_port, connect_timeout=2)
+    assert r.failure == "refused"

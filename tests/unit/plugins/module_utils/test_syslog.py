@@ -183,3 +183,66 @@ def test_find_outcomes_real_log(tmp_path, fixture_bytes):
     # only what was logged at or after a moment (the move aside): 6ARDZa6m000883 at 13:35:36, ...884 at 13:35:37
     after = calendar.timegm((2026, 11, 27, 13, 35, 37))
     assert _syslog.find_outcomes([str(log)], wanted, now, after, after=after) == {"6ARDZaai000884": "sent"}
+
+
+# #13 item 5: a long run without newlines (a NUL burst after a crash, a binary write) around the window
+def _log_with_a_run(tmp_path, run: bytes, gz: bool = False):
+    now = DEBIAN_NOW
+    before = _line(now - 600, "NOQUEUE: SYSERR(root): before the run") + _line(now - 590, "x: stat=Deferred: a")
+    after = _line(now - 60, "NOQUEUE: SYSERR(root): glued right after the run")  # written with no newline before it
+    last = _line(now - 30, "6ARAxxxx000009: to=<a@b>, stat=Sent (ok)")
+    data = before + run + after + last
+    path = tmp_path / ("mail.log.1.gz" if gz else "mail.log")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return str(path), len(before), len(run)
+
+
+@pytest.mark.parametrize("run", [b"\0" * 3_000_000, b"\x00\x07\xfe" * 1_000_000], ids=["nul-burst", "binary-nul"])
+def test_budget_reached_inside_a_run_says_incomplete_and_keeps_the_line_after(tmp_path, run):
+    path, _before, _run = _log_with_a_run(tmp_path, run)
+    scan = _syslog.scan_files([path], DEBIAN_NOW, since_minutes=60, max_bytes=1_000_000)
+    assert scan.complete is False
+    assert any("stopped after 1000000 bytes (max_bytes) inside a run of NUL bytes" in p for p in scan.problems), (
+        scan.problems
+    )
+    assert scan.files[0]["nul_bytes"] > 300_000
+    assert scan.files[0]["bytes_read"] == 1_000_000  # what was really read, not the length of the lines
+    assert scan.syserr == 1 and "glued right after the run" in scan.offending[0]["line"]  # the line after it
+    assert scan.counts.get("activity") == 1  # and the one after that
+
+
+@pytest.mark.parametrize("run", [b"\0" * 3_000_000, b"\x00\x07\xfe" * 1_000_000], ids=["nul-burst", "binary-nul"])
+def test_a_run_inside_the_budget_counts_the_lines_on_both_sides(tmp_path, run):
+    path, _before, _run = _log_with_a_run(tmp_path, run)
+    scan = _syslog.scan_files([path], DEBIAN_NOW, since_minutes=60)
+    assert scan.complete is True, scan.problems
+    assert scan.syserr == 2 and scan.counts.get("deferred") == 1 and scan.counts.get("activity") == 1
+
+
+def test_a_binary_run_without_nul_or_newline_salvages_the_line_after_and_says_what_was_not_parsed(tmp_path):
+    path, _before, _run = _log_with_a_run(tmp_path, bytes(range(32, 127)) * 3000 + b"\xff\xfe")
+    scan = _syslog.scan_files([path], DEBIAN_NOW, since_minutes=60)
+    assert scan.syserr == 2 and scan.counts.get("deferred") == 1  # the lines on both sides
+    assert scan.files[0]["salvaged"] == 1
+    assert scan.complete is False and any("were not parsed" in p for p in scan.problems)
+
+
+def test_a_rotated_gzip_with_a_nul_burst_is_streamed_and_counted(tmp_path):
+    _path, _before, _run = _log_with_a_run(tmp_path, b"\0" * 3_000_000, gz=True)
+    live = tmp_path / "mail.log"
+    live.write_bytes(b"")
+    tracemalloc.start()
+    scan = _syslog.scan_files([str(live)], DEBIAN_NOW, since_minutes=60)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert scan.syserr == 2 and scan.complete is True, scan.problems
+    assert peak < 8 * 1024 * 1024
+
+
+def test_outcomes_glued_after_a_nul_burst_are_found(tmp_path):
+    """The restart's nothing-lost gate reads the same log: a delivery logged right after a burst is no loss."""
+    path, _before, _run = _log_with_a_run(tmp_path, b"\0" * 200_000)
+    with open(path, "ab") as fh:
+        fh.write(b"\0" * 5000 + _line(DEBIAN_NOW - 10, "6ARAxxxx000010: to=<c@d>, stat=Sent (ok)"))
+    got = _syslog.find_outcomes([path], {"6ARAxxxx000009", "6ARAxxxx000010"}, DEBIAN_NOW, DEBIAN_NOW - 3600)
+    assert got == {"6ARAxxxx000009": "sent", "6ARAxxxx000010": "sent"}
