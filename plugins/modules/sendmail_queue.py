@@ -223,6 +223,15 @@ selected:
   description: How many messages matched the selection (may exceed the length of RV(messages)).
   returned: when O(operation) is not V(summary) or V(move_aside)
   type: int
+not_read:
+  description: >-
+    Files named like control files that were not read because they do not look like ones sendmail wrote (a hard
+    link, another user's file, a world-writable or oversized file, a symlink, a FIFO), each with its kind
+    (V(foreign_qf), V(not_regular), V(unreadable)), path and why; their contents are never shown.
+  returned: when O(operation) is V(list)
+  type: list
+  elements: dict
+  sample: [{"kind": "foreign_qf", "path": "/var/spool/mqueue/qf6ARAleak000002", "detail": "2 hard links"}]
 runs:
   description: The sendmail commands run for V(flush), V(hold), V(release), with rc and output or transcript.
   returned: when O(operation) is V(flush), V(hold) or V(release)
@@ -405,6 +414,7 @@ def main() -> None:
         )
 
     messages: list[dict] = []
+    not_read: list[dict] = []
     selected = 0
     try:
         for n in names:
@@ -417,13 +427,14 @@ def main() -> None:
                 p["older_than"],
                 p["limit"],
                 include_quarantined=op != "flush",
+                anomalies=not_read,
             )
             messages += [dict(m, queue=n) for m in found]
             selected += total
     except _queue.QueueError as exc:
         module.fail_json(msg=str(exc))
     if op == "list":
-        module.exit_json(changed=False, messages=messages, selected=selected)
+        module.exit_json(changed=False, messages=messages, selected=selected, not_read=not_read)
     if selected > p["limit"]:
         module.fail_json(
             msg=f"{selected} messages match, more than limit={p['limit']}: narrow the selection or raise the limit",
