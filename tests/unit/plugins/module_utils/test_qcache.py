@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _qcache
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _queue
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _qcache, _queue
 from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.queue_helpers import NOW, write_msg
 from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.test_qrows import sample
 

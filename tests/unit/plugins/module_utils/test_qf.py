@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _qf as _queue
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _qf as _queue
 
 
 def test_debian12_deferred_relay_qf(fixture_bytes):
