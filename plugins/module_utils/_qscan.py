@@ -37,7 +37,7 @@ from collections import Counter
 
 from ._qcache import Cached
 from ._qf import VALID_NAME, summary_facts
-from ._qfiles import REG, foreign, leaf_dirs, read_control
+from ._qfiles import _RFLAGS, QF_MAX_BYTES, READ_LIMIT, REG, leaf_dirs, read_control
 from ._qrows import Rows, Totals, missing
 from ._text import clean
 
@@ -121,30 +121,33 @@ class Part:
         new = self.new.setdefault(directory, Rows()) if self.keeping else Rows()
         before, hits = len(kept) + len(new), len(kept)
         index, ino, size, mtime, complete = old.index, old.rows.ino, old.rows.size, old.rows.mtime, old.rows.complete
-        owners, stat = self.owners, os.stat
+        owners, stat, unread = self.owners, os.stat, []
         for name in q:
             i = index.get(name)
-            if i is not None:  # unchanged (same inode, size, mtime), complete when read, still sendmail's: reuse
-                try:
-                    st = stat(prefix + name, dir_fd=dfd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                except OSError:
-                    st = None
-                if (
-                    st is not None
-                    and st.st_ino == ino[i]
-                    and st.st_size == size[i]
-                    and st.st_mtime_ns == mtime[i]
-                    and complete[i]
-                    and st.st_mode & 0o170000 == REG
-                    and foreign(st, owners) is None
-                ):
-                    kept.append(i)
-                    continue
-            elif not VALID_NAME(name):
+            if i is None:
+                if VALID_NAME(name):
+                    unread.append(name)
                 continue
-            self.read(directory, dfd, prefix, name, new)
+            try:  # unchanged (same inode, size, mtime), complete when read, still sendmail's: reuse the row
+                st = stat(prefix + name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                unread.append(name)
+                continue
+            if (
+                st.st_ino == ino[i]
+                and st.st_size == size[i]
+                and st.st_mtime_ns == mtime[i]
+                and complete[i]
+                and st.st_mode & 0o170002 == REG
+                and st.st_nlink == 1
+                and st.st_uid in owners
+            ):
+                kept.append(i)
+            else:
+                unread.append(name)
+        self.read(directory, dfd, prefix, unread, new)
         self.hits += len(kept) - hits
         self.size_dfs(directory, dfd, prefix, d, old.df)
         if self.keeping:
@@ -155,25 +158,50 @@ class Part:
             self.totals.merge(old.rows.take(kept).totals())
             self.totals.merge(new.totals())
 
-    def read(self, directory: str, dfd, prefix: str, name: str, new: Rows) -> None:
-        data, st, kind, detail = read_control(prefix + name, dfd, self.owners)
-        self.reads += 1
-        if data is None:
-            if kind != "vanished":
-                self.anomaly(kind, os.path.join(directory, name), detail)
-            return
+    def read(self, directory: str, dfd, prefix: str, names: list[str], new: Rows) -> None:
+        """Read and parse control files, checked as read_control() does, inline: 10^5 calls of it cost 0.1 s."""
+        owners, add, facts_of = self.owners, new.add, summary_facts
+        open_, fstat, read, close = os.open, os.fstat, os.read, os.close
+        self.reads += len(names)
+        for name in names:
+            try:
+                fd = open_(prefix + name, _RFLAGS, dir_fd=dfd)
+            except OSError:
+                self.refused(directory, dfd, prefix, name)
+                continue
+            try:
+                st = fstat(fd)
+                if (
+                    st.st_mode & 0o170002 != REG
+                    or st.st_nlink != 1
+                    or st.st_uid not in owners
+                    or not 0 < st.st_size <= QF_MAX_BYTES
+                ):
+                    self.refused(directory, dfd, prefix, name)
+                    continue
+                data = read(fd, st.st_size if st.st_size < READ_LIMIT else READ_LIMIT)
+            except OSError:
+                self.refused(directory, dfd, prefix, name)
+                continue
+            finally:
+                close(fd)
+            facts = facts_of(data)
+            if not facts[4]:
+                if st.st_size > len(data):
+                    facts = (*facts[:4], True)  # not all read: the end was not seen
+                else:
+                    why = "truncated (no terminating '.' line)" + ("; no creation time (T line)" if facts[0] is None else "")
+                    self.anomaly("truncated_qf", os.path.join(directory, name), why)
+            add(name, st, facts)
+
+    def refused(self, directory: str, dfd, prefix: str, name: str) -> None:
+        """The slow, exact path for a control file the fast loop did not read: say why, or nothing if it is gone."""
+        data, _st, kind, detail = read_control(prefix + name, dfd, self.owners, 0)
         path = os.path.join(directory, name)
-        if not data:
+        if data == b"" and _st is not None and not _st.st_size:
             self.anomaly("zero_length_qf", path)
-            return
-        facts = summary_facts(data)
-        if not facts[4]:
-            if st.st_size > len(data):
-                facts = (*facts[:4], True)  # not all read: the end was not seen
-            else:
-                detail = "truncated (no terminating '.' line)"
-                self.anomaly("truncated_qf", path, detail + ("; no creation time (T line)" if facts[0] is None else ""))
-        new.add(name, st, facts)
+        elif data is None and kind != "vanished":
+            self.anomaly(kind, path, detail)
 
     def size_dfs(self, directory: str, dfd, prefix: str, names: list[str], cached: dict[str, int]) -> None:
         """df sizes: a df is written once, before its qf exists, so a size kept by name stays true."""
@@ -380,6 +408,7 @@ def scan(queue_dirs: list[str], now: float, old: dict[str, Cached], keep: int, o
     if orphans:
         main.anomalies["orphan_df"] += orphans
         _name_orphans(main, listed, sample)
+    main.examples.sort(key=lambda e: (e["path"], e["kind"]))  # the same order however the work was split
     return main, listed, errors
 
 
