@@ -3,11 +3,8 @@
 """The queue scan: queue directories -> rows of messages (or their totals) and anomalies.
 
 Never changes or locks anything. Lists each directory once (``qd*`` directories
-and ``qf/df/xf`` subdirectories included) and reads only control files that look
-like sendmail's (:func:`read_control`): a regular file, not a link to one (link
-count 1), owned by root, by us or by a queue directory's owner (sendmail's
-RunAsUser/TrustedUser, Debian's smmta and smmsp), not world-writable and not
-larger than any control file; the others are reported by name, never read.
+and ``qf/df/xf`` subdirectories included) and reads only the control files that
+:mod:`_qfiles` says sendmail wrote; the others are reported by name, never read.
 Memory stays flat however long the queue is: the listing is handled in chunks.
 
 The only entry point is :func:`scan`; how it is made fast stays in this file
@@ -19,9 +16,7 @@ on this project's 2-core machine):
 - one ``read`` of exactly the size ``fstat`` gave: no 64 KiB buffer to shrink;
 - with the previous scan's rows (:mod:`_qcache`), one ``stat`` per qf instead of
   open/fstat/read/close and a parse;
-- the queue split between two processes (``fork``) by a hash of each name, each
-  listing the directory itself: threads were slower than one (0.94 s against
-  0.82 s: the per-file work holds the GIL), two processes near twice as fast;
+- the queue split between two processes by a hash of each name (:mod:`_qfork`);
 - bulk steps at C speed where one name needs no decision (IDs hashed with
   ``map``, cached df sizes looked up with ``map``).
 """
@@ -29,7 +24,6 @@ on this project's 2-core machine):
 from __future__ import annotations
 
 import errno
-import marshal
 import operator
 import os
 from array import array
@@ -38,11 +32,11 @@ from collections import Counter
 from ._qcache import Cached
 from ._qf import VALID_NAME, summary_facts
 from ._qfiles import _RFLAGS, QF_MAX_BYTES, READ_LIMIT, REG, leaf_dirs, read_control
+from ._qfork import run_parts, workers_for
 from ._qrows import Rows, Totals, missing
 from ._text import clean
 
 CHUNK = 10000  # names handled per bulk step: bounds the listing's memory
-FORK_MIN_DIR_BYTES = 256 * 1024  # directories at least this large (about 8,000 ext4 entries) are split in two
 OTHER = frozenset(("tf", "xf", "hf", "Qf"))
 _DFLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _ID_OF = operator.itemgetter(slice(2, None))  # "qf6ARA..." -> "6ARA...", at C speed
@@ -190,7 +184,9 @@ class Part:
                 if st.st_size > len(data):
                     facts = (*facts[:4], True)  # not all read: the end was not seen
                 else:
-                    why = "truncated (no terminating '.' line)" + ("; no creation time (T line)" if facts[0] is None else "")
+                    why = "truncated (no terminating '.' line)" + (
+                        "; no creation time (T line)" if facts[0] is None else ""
+                    )
                     self.anomaly("truncated_qf", os.path.join(directory, name), why)
             add(name, st, facts)
 
@@ -303,73 +299,6 @@ class Part:
                 rows.extend(new)
             out[directory] = (rows, self.df.get(directory, {}))
         return out
-
-
-def workers_for(directories: list[str]) -> int:
-    """2 processes for a large queue on a host with 2 or more CPUs for us, else 1."""
-    try:
-        cpus = len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    if cpus < 2 or not hasattr(os, "fork"):
-        return 1
-    size = 0
-    for path in directories:
-        try:
-            size += os.stat(path).st_size
-        except OSError:
-            pass
-    return 2 if size >= FORK_MIN_DIR_BYTES else 1
-
-
-def run_parts(work, parts: int) -> list:
-    """[work(0), dump of work(1), ...]: part 0 here, the others in forked children whose results come back
-    marshalled through a pipe. A child that fails has its share done here instead."""
-    children = []
-    for part in range(1, parts):
-        try:
-            r, w = os.pipe()
-        except OSError:
-            children.append((part, None, None))
-            continue
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(r)
-            os.close(w)
-            children.append((part, None, None))
-            continue
-        if pid == 0:  # the child: its share, its result down the pipe, and out without cleanup handlers
-            code = 1
-            try:
-                os.close(r)
-                data = marshal.dumps(work(part).dump())
-                with os.fdopen(w, "wb") as fh:
-                    fh.write(data)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(w)
-        children.append((part, pid, r))
-    results: list = [None] * parts
-    try:
-        results[0] = work(0)
-    finally:
-        for part, pid, r in children:
-            if pid is None:
-                continue
-            with os.fdopen(r, "rb") as fh:
-                data = fh.read()
-            _pid, status = os.waitpid(pid, 0)
-            if status == 0:
-                try:
-                    results[part] = marshal.loads(data)
-                except (EOFError, ValueError, TypeError):
-                    pass
-    for part in range(1, parts):
-        if results[part] is None:
-            results[part] = work(part).dump()
-    return results
 
 
 def scan(queue_dirs: list[str], now: float, old: dict[str, Cached], keep: int, owners, opts, workers=None):

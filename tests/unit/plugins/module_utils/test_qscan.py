@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _qscan, _queue
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _qfork, _qscan, _queue
 from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.queue_helpers import NOW, write_msg
 from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.test_queue import queue_dir  # noqa: F401
 
@@ -76,7 +76,7 @@ def test_no_fork_no_loss(big, monkeypatch):
 
 
 def test_workers_for_a_small_queue_is_one(big):
-    assert _qscan.workers_for([str(big)]) == 1
+    assert _qfork.workers_for([str(big)]) == 1
 
 
 @pytest.mark.parametrize("workers", [1, 2])
