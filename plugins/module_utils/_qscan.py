@@ -51,6 +51,7 @@ class Part:
         self.part, self.parts, self.owners, self.old, self.keep, self.now = part, parts, owners, old, keep, now
         self.example_limit, self.stale_tf_seconds = opts
         self.keeping = keep > 0
+        self.share = keep // parts + keep // 20  # rows one part may hold before the queue counts as too large
         self.kept: dict[str, array] = {}
         self.new: dict[str, Rows] = {}
         self.df: dict[str, dict[str, int]] = {}
@@ -146,7 +147,7 @@ class Part:
         self.size_dfs(directory, dfd, prefix, d, old.df)
         if self.keeping:
             self.held += len(kept) + len(new) - before
-            if self.held > self.keep:
+            if self.held > self.share:
                 self.fold()
         else:
             self.totals.merge(old.rows.take(kept).totals())

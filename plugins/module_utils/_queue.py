@@ -110,7 +110,8 @@ def scan_queue(
     unchanged = found.reads == 0 and all(
         len(rows) == len(old[d].rows) and len(df) == len(old[d].df) for d, (rows, df) in leaves.items() if d in old
     )
-    if cache_file and write_cache and found.keeping and not (unchanged and set(leaves) == set(old)):
+    small = sum(len(rows) for rows, _df in leaves.values()) <= cache_max_entries
+    if cache_file and write_cache and found.keeping and small and not (unchanged and set(leaves) == set(old)):
         problem = _qcache.save(cache_file, queue_dirs, _cacheable(leaves, found))
         s.cache["written"] = problem is None
         if problem:
