@@ -105,9 +105,9 @@ options:
     type: path
   cache:
     description:
-      - V(summary) keeps what each qf file said, keyed by its name and inode, in O(cache_dir), so the next summary reads
-        only files that changed (sendmail rewrites a qf through a new file, so a changed message has a new inode).
-        Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
+      - V(summary) keeps what each complete qf file said, keyed by its name, inode, size and mtime, in O(cache_dir), so
+        the next summary reads only files that changed (sendmail rewrites a qf through a new file and writes a new one
+        in place). Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
     type: bool
     default: true
   after_stop:
@@ -196,7 +196,8 @@ queues:
     by_reason: {description: "Deferral reason (numbers and addresses folded) to count (top 10).", type: dict}
     quarantined: {description: "Quarantined messages (hf files).", type: int}
     anomalies: {description: "Kind to count: orphan_df, stale_tf, lost_qf, zero_length_qf, truncated_qf,
-                 not_regular, unreadable.", type: dict}
+                 not_regular, unreadable, foreign_qf (named like a control file but not one sendmail wrote: a hard
+                 link, another user's, world-writable or oversized; never read).", type: dict}
     anomaly_examples: {description: "A few anomalies with their paths.", type: list, elements: dict}
     verdict: {description: "V(empty), V(draining), V(backlog) or V(stuck).", type: str}
     status: {description: "V(ok), V(warning) or V(critical).", type: str}
