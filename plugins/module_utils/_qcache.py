@@ -65,7 +65,7 @@ def load(path: str, queue_dirs: list[str]) -> dict[str, Cached]:
             names = df_names.split("\n") if df_names else []
             if len(names) != len(sizes):
                 raise ValueError("df columns differ in length")
-            found[str(directory)] = Cached(Rows.load(rows), dict(zip(names, sizes)))  # noqa: B905 (Python 3.8: no strict=)
+            found[str(directory)] = Cached(Rows.load(rows), {name: sizes[i] for i, name in enumerate(names)})
         return found
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
         return {}

@@ -124,7 +124,7 @@ class Rows:
         self.complete.extend(map(_COMPLETE, facts))
 
     def index(self) -> dict[str, int]:
-        return dict(zip(self.name, range(len(self.name))))  # noqa: B905 (runs on Python 3.8: no strict=)
+        return {name: i for i, name in enumerate(self.name)}
 
     def take(self, rows) -> Rows:
         """A new Rows with these rows (C-level gathers; the interned tables are shared)."""
@@ -210,7 +210,8 @@ def missing(values: array, pool: array, sample: int = 20) -> tuple[int, set[int]
             for value in source:
                 appends[value & 15](value)
     count, found = 0, set()
-    for part_pool, part_values in zip(pools, lookups):  # noqa: B905 (Python 3.8: no strict=)
+    for k in range(parts):
+        part_pool, part_values = pools[k], lookups[k]
         present = set(part_pool)
         gone = len(part_values) - sum(map(present.__contains__, part_values))
         if gone:

@@ -227,8 +227,10 @@ class Part:
                         self.anomaly("not_regular", os.path.join(directory, name), kind)
         self.df_total += sum(sizes)
         if self.keeping:
-            self.df.setdefault(directory, {}).update(zip(names, sizes))  # noqa: B905 (Python 3.8: no strict=)
-            self.df[directory].pop("", None)
+            kept = self.df.setdefault(directory, {})
+            for i, name in enumerate(names):
+                if name:
+                    kept[name] = sizes[i]
 
     def other(self, directory: str, entry: os.DirEntry, kind: str, qid: str) -> None:
         if kind == "xf":
