@@ -43,6 +43,13 @@ _ID_OF = operator.itemgetter(slice(2, None))  # "qf6ARA..." -> "6ARA...", at C s
 _AT = os.open in os.supports_dir_fd and os.stat in os.supports_dir_fd and os.scandir in os.supports_fd
 
 
+def _shares(parts: int) -> list[int]:
+    """Bounds of each part's share of the names, in twentieths of their hashes. With two, part 0 takes 9/20:
+    it also hashes every ID, handles the other files and merges (its CPU was 0.80 s to the child's 0.68 s at
+    an even split of 10^5 messages)."""
+    return [0, 9, 20] if parts == 2 else [k * 20 // parts for k in range(parts + 1)]
+
+
 class Part:
     """What one process found in its share of the names (part *part* of *parts*); part 0 also
     keeps the IDs of every control and data file and handles tf/hf/Qf/xf files."""
@@ -80,7 +87,8 @@ class Part:
             d: list[str] = []
             qall: list[str] = []
             dall: list[str] = []
-            parent, parts, part, pending = self.part == 0, self.parts, self.part, 0
+            parent, pending = self.part == 0, 0
+            lo, hi = _shares(self.parts)[self.part : self.part + 2]  # this part's names: lo <= hash % 20 < hi
             with os.scandir(dfd if _AT else directory) as entries:
                 for entry in entries:
                     name = entry.name
@@ -88,12 +96,12 @@ class Part:
                     if kind == "qf":
                         if parent:
                             qall.append(name)
-                        if hash(name) % parts == part:
+                        if lo <= hash(name) % 20 < hi:
                             q.append(name)
                     elif kind == "df":
                         if parent:
                             dall.append(name)
-                        if hash(name) % parts == part:
+                        if lo <= hash(name) % 20 < hi:
                             d.append(name)
                     else:
                         if parent and kind in OTHER and VALID_NAME(name):
