@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""Benchmark: sendmail_queue summary against `mailq` on the same queue, in the same run.
+"""Benchmark: the queue summary against `mailq` on the same queue, side by side in one run.
 
-    python3 bench/queue_summary.py [--messages 100000] [--rounds 5]
+    python3 bench/queue_summary.py [--messages 100000] [--rounds 7] [--prefix bench] [--reuse] [--keep]
 
-A lab host (bench01) gets a queue of N deferred messages: one submitted through
+A lab host (PREFIX01) gets a queue of N deferred messages: one submitted through
 the real daemon, the rest copies of its qf/df pair (lab.py backlog --mode clone).
 The daemon is stopped while timing, so no queue run rewrites files under either
-side. Inside the host, alternately:
-  - baseline: `mailq > /dev/null` (Debian's wrapper: MSP and MTA listings)
-  - ours:     the collection's scan_queue() over both queues (what summary runs), once
-              without a cache (a first run) and once with the cache of the previous run
-              (every scheduled run after the first)
-  - ours, end to end: the sendmail_queue module through ansible (docker connection)
-and prints medians and ratios. Memory over 10^6 messages: bench/queue_memory.py.
+side. Then, interleaved, N rounds of:
+  - `ansible -m ping` on the host (the cost of any module round trip);
+  - `mailq > /dev/null`, timed inside the host (Debian's wrapper: the MSP and MTA listings);
+  - the sendmail_queue module (summary of both queues) through ansible with cache=false: cold,
+    every qf read, as an operator's first look at a queue that just blew up;
+  - the same module with its cache (the previous round's): warm, nothing changed since;
+  - inside the host, the collection's scan_queue() cold and warm (no ansible), with the CPU
+    time and peak RSS of the scanning processes (the parent and the forked child).
+Ratios: mailq / (module - ping), medians. Results in bench/results/queue_summary-N.json.
+--reuse keeps the host and the queue of an earlier --keep run with the same N.
 """
 
 from __future__ import annotations
@@ -27,16 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = [
-    sys.executable,
-    str(ROOT / "lab" / "lab.py"),
-    "--prefix",
-    "bench",
-    "--inventory",
-    str(ROOT / "bench" / "results" / "inventory.ini"),
-]
-HOST = "bench01"
 VENV_BIN = ROOT / ".venv" / "bin"
+RESULTS = ROOT / "bench" / "results"
 
 SCAN = r"""
 import json, resource, sys, time
@@ -50,17 +45,139 @@ for name, dirs in (("mta", ["/var/spool/mqueue"]), ("msp", ["/var/spool/mqueue-c
     out[name] = s.count
     out[name + "_read"] = s.files_read
 out["seconds"] = time.perf_counter() - t
-out["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+out["cpu"] = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+out["rss_mb"] = me.ru_maxrss / 1024
+out["child_rss_mb"] = kids.ru_maxrss / 1024
 print(json.dumps(out))
 """
 
+# mailq timed inside the host (no docker exec in its figure), with its CPU time.
+MAILQ = r"""
+import json, resource, subprocess, time
+t = time.perf_counter()
+subprocess.run(["mailq"], stdout=subprocess.DEVNULL, check=False)
+seconds = time.perf_counter() - t
+kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": seconds, "cpu": kids.ru_utime + kids.ru_stime}))
+"""
 
-def sh(*cmd: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
 
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.host = f"{args.prefix}01"
+        self.inventory = RESULTS / f"inventory-{args.prefix}.ini"
+        self.lab = [
+            sys.executable,
+            str(ROOT / "lab" / "lab.py"),
+            "--prefix",
+            args.prefix,
+            "--inventory",
+            str(self.inventory),
+        ]
+        self.env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
 
-def dexec(*cmd: str) -> subprocess.CompletedProcess:
-    return sh("docker", "exec", HOST, *cmd)
+    def dexec(self, *cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "exec", self.host, *cmd], check=True, text=True, capture_output=True)
+
+    def ansible(self, module: str, args: str = "") -> None:
+        cmd = [str(VENV_BIN / "ansible"), "-i", str(self.inventory), self.host, "-m", module]
+        subprocess.run([*cmd, "-a", args] if args else cmd, check=True, capture_output=True, env=self.env, cwd=ROOT)
+
+    def install_module_utils(self) -> None:
+        self.dexec("rm", "-rf", "/tmp/opsiface-bench")
+        dest = "/tmp/opsiface-bench/ansible_collections/opsiface/sendmail/plugins"
+        self.dexec("mkdir", "-p", dest)
+        subprocess.run(
+            ["docker", "cp", str(ROOT / "plugins" / "module_utils"), f"{self.host}:{dest}/module_utils"], check=True
+        )
+
+    def fill_queue(self, count: int) -> None:
+        self.dexec("find", "/var/spool/mqueue", "/var/spool/mqueue-client", "-mindepth", "1", "-delete")
+        subprocess.run([*self.lab, "fault", self.host, "heal"], check=True, capture_output=True)
+        backlog = ["backlog", "--count", str(count), "--mode", "clone", "--age-hours", "2"]
+        subprocess.run(
+            [*self.lab, "fault", self.host, *backlog, "--domains", "a.example,b.example,c.example"], check=True
+        )
+        # Stop the daemon: no queue run may rewrite files while either side reads them.
+        self.dexec("/etc/init.d/sendmail", "stop")
+        self.dexec("sh", "-c", "sleep 1; pkill -f '^sendmail: ' || true")
+
+    def scan(self, mode: str) -> dict:
+        return json.loads(self.dexec("python3", "-c", SCAN, mode).stdout)
+
+    def rounds(self) -> dict:
+        n = self.args.messages
+        check = self.scan("cold")
+        assert check["mta"] == n, check
+        self.dexec("rm", "-rf", "/var/cache/opsiface-bench")
+        self.scan("warm")  # prime both caches, as the previous scheduled run would have
+        self.ansible("opsiface.sendmail.sendmail_queue")
+        times: dict[str, list[float]] = {k: [] for k in ("ping", "mailq", "module_cold", "module_warm")}
+        scans: dict[str, list[dict]] = {"cold": [], "warm": []}
+        cpu: dict[str, list[float]] = {"mailq": []}
+        for r in range(self.args.rounds):
+            times["ping"].append(timed(lambda: self.ansible("ansible.builtin.ping")))
+            mailq = json.loads(self.dexec("python3", "-c", MAILQ).stdout)
+            times["mailq"].append(mailq["seconds"])
+            cpu["mailq"].append(mailq["cpu"])
+            times["module_cold"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue", "cache=false")))
+            times["module_warm"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue")))
+            scans["cold"].append(self.scan("cold"))
+            warm = self.scan("warm")
+            assert warm["mta_read"] == 0 or n > 150000, warm  # more than the cache holds: read every time
+            scans["warm"].append(warm)
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()), flush=True)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        cold_scan = statistics.median(s["seconds"] for s in scans["cold"])
+        warm_scan = statistics.median(s["seconds"] for s in scans["warm"])
+        rss = max(s["rss_mb"] for s in scans["cold"] + scans["warm"])
+        child_rss = max(s["child_rss_mb"] for s in scans["cold"] + scans["warm"])
+        b = med["mailq"]
+        rows = [
+            ("mailq (baseline)", b, 1.0),
+            ("ansible -m ping", med["ping"], None),
+            (
+                "module, no cache (cold), minus ping",
+                med["module_cold"] - med["ping"],
+                b / (med["module_cold"] - med["ping"]),
+            ),
+            (
+                "module, cache (warm), minus ping",
+                med["module_warm"] - med["ping"],
+                b / (med["module_warm"] - med["ping"]),
+            ),
+            ("scan_queue() in the host, cold", cold_scan, b / cold_scan),
+            ("scan_queue() in the host, warm", warm_scan, b / warm_scan),
+        ]
+        print(f"\nqueue of {n} messages, median of {self.args.rounds} rounds")
+        print(f"{'what':<40} {'seconds':>8} {'x faster than mailq':>20}")
+        for name, secs, ratio in rows:
+            print(f"{name:<40} {secs:8.3f} {'' if ratio is None else f'{ratio:.1f}':>20}")
+        print(f"peak RSS of the in-host scan: {rss:.1f} MB (parent), {child_rss:.1f} MB (forked child)")
+        mailq_cpu = statistics.median(cpu["mailq"])
+        for mode in ("cold", "warm"):
+            used = statistics.median(s["cpu"] for s in scans[mode])
+            print(f"CPU time, median: mailq {mailq_cpu:.2f} s, scan {mode} {used:.2f} s ({mailq_cpu / used:.1f}x less)")
+        return {
+            "messages": n,
+            "rounds": self.args.rounds,
+            **times,
+            "mailq_cpu": cpu["mailq"],
+            "scan_cold": scans["cold"],
+            "scan_warm": scans["warm"],
+        }
+
+    def run(self) -> dict:
+        if not self.args.reuse:
+            subprocess.run([*self.lab, "down"], check=True)  # a fresh host every run
+        subprocess.run([*self.lab, "up", "--count", "1"], check=True)
+        self.install_module_utils()
+        if not self.args.reuse:
+            print(f"filling the queue with {self.args.messages} messages ...", flush=True)
+            self.fill_queue(self.args.messages)
+        return self.rounds()
 
 
 def timed(fn) -> float:
@@ -69,107 +186,25 @@ def timed(fn) -> float:
     return time.perf_counter() - started
 
 
-def install_module_utils() -> None:
-    dexec("rm", "-rf", "/tmp/opsiface-bench")
-    dest = "/tmp/opsiface-bench/ansible_collections/opsiface/sendmail/plugins"
-    dexec("mkdir", "-p", dest)
-    sh("docker", "cp", str(ROOT / "plugins" / "module_utils"), f"{HOST}:{dest}/module_utils")
-
-
-def fill_queue(count: int) -> None:
-    dexec("find", "/var/spool/mqueue", "/var/spool/mqueue-client", "-mindepth", "1", "-delete")
-    subprocess.run([*LAB, "fault", HOST, "heal"], check=True, capture_output=True)  # daemon up, answering 220
-    subprocess.run(
-        [
-            *LAB,
-            "fault",
-            HOST,
-            "backlog",
-            "--count",
-            str(count),
-            "--mode",
-            "clone",
-            "--age-hours",
-            "2",
-            "--domains",
-            "a.example,b.example,c.example",
-        ],
-        check=True,
-    )
-    # Stop the daemon: no queue run may rewrite files while either side reads them.
-    dexec("/etc/init.d/sendmail", "stop")
-    dexec("sh", "-c", "sleep 1; pkill -f '^sendmail: ' || true")
-
-
-def run_scan(mode: str = "cold") -> dict:
-    return json.loads(dexec("python3", "-c", SCAN, mode).stdout)
-
-
-def module_round_trip() -> None:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    subprocess.run(
-        [str(VENV_BIN / "ansible"), "-i", LAB[-1], HOST, "-m", "opsiface.sendmail.sendmail_queue"],
-        check=True,
-        capture_output=True,
-        env=env,
-        cwd=ROOT,
-    )
-
-
-def timing_rounds(args: argparse.Namespace) -> dict:
-    print(f"filling the queue with {args.messages} messages ...", flush=True)
-    fill_queue(args.messages)
-    check = run_scan()
-    assert check["mta"] == args.messages, check
-    dexec("rm", "-rf", "/var/cache/opsiface-bench")
-    run_scan("warm")  # prime the cache, as the previous scheduled run would have
-    module_round_trip()  # and the module's own cache
-    baseline, cold, warm, e2e = [], [], [], []
-    for _ in range(args.rounds):
-        baseline.append(timed(lambda: dexec("sh", "-c", "mailq > /dev/null")))
-        cold.append(run_scan("cold")["seconds"])
-        w = run_scan("warm")
-        assert w["mta_read"] == 0, w
-        warm.append(w["seconds"])
-        e2e.append(timed(module_round_trip))
-    b, c, w, e = (statistics.median(x) for x in (baseline, cold, warm, e2e))
-    rows = [
-        ("mailq (baseline)", b, 1.0),
-        ("scan, no cache (first run)", c, b / c),
-        ("scan, cache from the last run", w, b / w),
-        ("sendmail_queue module via ansible", e, b / e),
-    ]
-    print(f"\nqueue of {args.messages} messages, median of {args.rounds} rounds")
-    print(f"{'what':<36} {'seconds':>8} {'x faster than mailq':>20}")
-    for name, secs, ratio in rows:
-        print(f"{name:<36} {secs:8.3f} {ratio:20.1f}")
-    result = {
-        "messages": args.messages,
-        "rounds": args.rounds,
-        "mailq": baseline,
-        "scan_cold": cold,
-        "scan_warm": warm,
-        "module": e2e,
-    }
-    return result
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--messages", type=int, default=100000)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--prefix", default="bench", help="lab prefix of the bench host (PREFIX01)")
+    ap.add_argument("--reuse", action="store_true", help="use the host and queue left by an earlier --keep run")
     ap.add_argument("--keep", action="store_true", help="leave the bench host running")
     args = ap.parse_args()
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    subprocess.run([*LAB, "down"], check=True)  # a fresh host every run
-    subprocess.run([*LAB, "up", "--count", "1"], check=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    bench = Bench(args)
+    started = time.monotonic()
     try:
-        install_module_utils()
-        result = timing_rounds(args)
-        (ROOT / "bench" / "results" / "queue_summary.json").write_text(json.dumps(result, indent=1))
+        result = bench.run()
+        result["wall_seconds"] = round(time.monotonic() - started)
+        (RESULTS / f"queue_summary-{args.messages}.json").write_text(json.dumps(result, indent=1))
+        print(f"bench wall time: {result['wall_seconds']} s")
     finally:
         if not args.keep:
-            subprocess.run([*LAB, "down"], check=False)
+            subprocess.run([*bench.lab, "down"], check=False)
     return 0
 
 

@@ -22,7 +22,7 @@ import stat
 import time
 
 from . import _crash, _process
-from ._queue import QueueError, _leaf_dirs, parse_qf, read_regular, split_name
+from ._queue import QueueError, _leaf_dirs, parse_qf, queue_owners, read_control, split_name
 from ._runner import Runner
 from ._text import clean
 
@@ -578,6 +578,7 @@ def find_message(queue_dirs: list[str], queue_id: str, proc_root: str = "/proc")
     not make a runner skip it): "being_delivered" (a process holds its lock, named in "held_by"),
     "quarantined", "deferred" (tried, with the "reason" of the last attempt), "queued" (not tried yet)
     or "absent"."""
+    owners = queue_owners(queue_dirs)
     for qdir in queue_dirs:
         for directory in _leaf_dirs(qdir):
             for kind in CONTROL_KINDS:
@@ -586,7 +587,10 @@ def find_message(queue_dirs: list[str], queue_id: str, proc_root: str = "/proc")
                     st = os.lstat(path)
                 except OSError:
                     continue
-                data, _size, problem = read_regular(path)
+                # only a control file that looks like sendmail's is read (a hard link named like one is not)
+                data, _stat, problem, detail = read_control(path, None, owners)
+                if problem and detail:
+                    problem = f"{problem}: {detail}"
                 qf = parse_qf(data or b"", queue_id, kind)
                 pids = lock_holders(proc_root).get((st.st_dev, st.st_ino), [])
                 held_by = [

@@ -119,9 +119,9 @@ options:
     type: path
   cache:
     description:
-      - V(summary) keeps what each qf file said, keyed by its name and inode, in O(cache_dir), so the next summary reads
-        only files that changed (sendmail rewrites a qf through a new file, so a changed message has a new inode).
-        Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
+      - V(summary) keeps what each complete qf file said, keyed by its name, inode, size and mtime, in O(cache_dir), so
+        the next summary reads only files that changed (sendmail rewrites a qf through a new file and writes a new one
+        in place). Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
     type: bool
     default: true
   after_stop:
@@ -218,7 +218,8 @@ queues:
     by_reason: {description: "Deferral reason (numbers and addresses folded) to count (top 10).", type: dict}
     quarantined: {description: "Quarantined messages (hf files).", type: int}
     anomalies: {description: "Kind to count: orphan_df, stale_tf, lost_qf, zero_length_qf, truncated_qf,
-                 not_regular, unreadable.", type: dict}
+                 not_regular, unreadable, foreign_qf (named like a control file but not one sendmail wrote: a hard
+                 link, another user's, world-writable or oversized; never read).", type: dict}
     anomaly_examples: {description: "A few anomalies with their paths.", type: list, elements: dict}
     verdict: {description: "V(empty), V(draining), V(backlog) or V(stuck).", type: str}
     status: {description: "V(ok), V(warning) or V(critical).", type: str}
@@ -245,6 +246,15 @@ selected:
   description: How many messages matched the selection (may exceed the length of RV(messages)).
   returned: when O(operation) is not V(summary) or V(move_aside)
   type: int
+not_read:
+  description: >-
+    Files named like control files that were not read because they do not look like ones sendmail wrote (a hard
+    link, another user's file, a world-writable or oversized file, a symlink, a FIFO), each with its kind
+    (V(foreign_qf), V(not_regular), V(unreadable)), path and why; their contents are never shown.
+  returned: when O(operation) is V(list)
+  type: list
+  elements: dict
+  sample: [{"kind": "foreign_qf", "path": "/var/spool/mqueue/qf6ARAleak000002", "detail": "2 hard links"}]
 runs:
   description: The sendmail commands run for V(flush), V(hold), V(release), with rc and output or transcript.
   returned: when O(operation) is V(flush), V(hold) or V(release)
@@ -457,6 +467,7 @@ def main() -> None:
         module.exit_json(changed=moved["messages_moved"] > 0, moved=moved, actions=actions, observations=[observation])
 
     messages: list[dict] = []
+    not_read: list[dict] = []
     selected = 0
     try:
         for n in names:
@@ -469,13 +480,14 @@ def main() -> None:
                 p["older_than"],
                 p["limit"],
                 include_quarantined=op != "flush",
+                anomalies=not_read,
             )
             messages += [dict(m, queue=n) for m in found]
             selected += total
     except _queue.QueueError as exc:
         module.fail_json(msg=str(exc))
     if op == "list":
-        module.exit_json(changed=False, messages=messages, selected=selected)
+        module.exit_json(changed=False, messages=messages, selected=selected, not_read=not_read)
     if selected > p["limit"]:
         module.fail_json(
             msg=f"{selected} messages match, more than limit={p['limit']}: narrow the selection or raise the limit",

@@ -122,9 +122,10 @@ options:
     default: 172800
   queue_cache:
     description:
-      - With V(queue) in O(areas), keep what each qf file said, keyed by its name and inode, in O(queue_cache_dir), so
-        the next run reads only files that changed (sendmail rewrites a qf through a new file, so a changed message has
-        a new inode). Not written in check mode. Queues over 150,000 messages are scanned without it, in flat memory.
+      - With V(queue) in O(areas), keep what each complete qf file said, keyed by its name, inode, size and mtime, in
+        O(queue_cache_dir), so the next run reads only files that changed (sendmail rewrites a qf through a new file and
+        writes a new one in place). Not written in check mode. Queues over 150,000 messages are scanned without it, in
+        flat memory.
     type: bool
     default: true
   queue_cache_dir:

@@ -176,6 +176,12 @@ open("qf6ARBYTE0000001", "wb").write(b"\n".join(bad))
 open("df6ARBYTE0000001", "wb").write(b"body")
 PY
 chown -h smmta:smmsp qf6AR* df6AR* Qf6AR* tf6AR* 2>/dev/null || true   # -h: never through the symlink
+# A hard link to a root-only file elsewhere on the queue's file system, and another user's file: named, never read.
+mkdir -m 700 .opsiface-private
+printf 'V8\nT1795759003\nN1\nMOPSIFACE-SECRET-REASON\nSOPSIFACE-SECRET-SENDER\nRPFD:<root@secret.example>\n.\n' \
+  > .opsiface-private/secret && chmod 600 .opsiface-private/secret
+ln .opsiface-private/secret qf6ARHLINK000001
+cp .opsiface-private/secret qf6ARFORGN000001 && chown nobody qf6ARFORGN000001
 """
 
 
@@ -215,6 +221,13 @@ def test_queue_anomalies_hostile_bytes_and_a_locked_file(lab, spare_host):
     assert "\\xff\\xfe\\x1b[31mevil\\r\\x01" in sender and "more]" in sender  # escaped, cut, never dropped
     assert "\\xc3(" in listed["messages"][0]["reason"]
     assert "OPSIFACE-NOT-TO-BE-READ" not in json.dumps(r) + json.dumps(listed)  # the symlink was not followed
+    assert anomalies["foreign_qf"] >= 2  # the hard link and the other user's file
+    leaked = lab.module(
+        host, QUEUE, {"operation": "list", "queue": "mta", "queue_ids": ["6ARHLINK000001", "6ARFORGN000001"]}
+    )
+    assert leaked["messages"] == [] and {a["kind"] for a in leaked["not_read"]} == {"foreign_qf"}
+    assert len(leaked["not_read"]) == 2
+    assert "OPSIFACE-SECRET" not in json.dumps(r) + json.dumps(listed) + json.dumps(leaked)
     assert queue_names(lab, host) == before  # reading changed nothing, locked file included
     lab.exec(host, "pkill", "-f", "fcntl.flock", check=False)
 

@@ -13,6 +13,7 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _crash,
     _mailq,
     _process,
+    _qf,
     _queue,
     _smtp,
     _syslog,
@@ -80,6 +81,15 @@ TARGETS = [
         (
             "queue/debian12-8.17.1.9-qf-deferred-relay.bin",
             "queue/debian12-8.17.1.9-hf-quarantined.bin",
+            "queue/solaris-8.8-qf-deferred-written-from-8.8-queue.c",
+        ),
+    ),
+    Target(
+        "qf_summary",
+        _qf.summary_facts,
+        (
+            "queue/debian12-8.17.1.9-qf-deferred-relay.bin",
+            "queue/debian12-8.17.1.9-qf-msp-refused.bin",
             "queue/solaris-8.8-qf-deferred-written-from-8.8-queue.c",
         ),
     ),

@@ -73,6 +73,16 @@ def test_scan_counts_match_files_and_ids_are_unique(tmp_path_factory, fixture_by
     for n in range(orphans):
         (qdir / f"dfORPHAN{n:06d}").write_bytes(b"x")
     summary = _queue.scan_queue([str(qdir)], 1795786600.0)
+    # two processes, and a rescan with the first one's cache, find the same
+    cache = str(tmp_path_factory.mktemp("cache"))
+    for other in (
+        _queue.scan_queue([str(qdir)], 1795786600.0, workers=2),
+        _queue.scan_queue([str(qdir)], 1795786600.0, workers=2, cache_dir=cache),
+        _queue.scan_queue([str(qdir)], 1795786600.0, cache_dir=cache),
+    ):
+        assert {k: v for k, v in other.to_dict().items() if k not in ("cache", "files_read")} == {
+            k: v for k, v in summary.to_dict().items() if k not in ("cache", "files_read")
+        }
     listed, problems = _queue.queue_ids([str(qdir)])
     assert problems == [] and listed == sorted(ids) and len(set(listed)) == len(listed)
     # an empty control file is not a message sendmail could deliver: an anomaly, not counted

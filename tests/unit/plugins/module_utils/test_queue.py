@@ -1,82 +1,14 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import socket
 import time
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _queue
-
-NOW = 1795777500.0
-
-
-def test_debian12_deferred_relay_qf(fixture_bytes):
-    qf = _queue.parse_qf(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), "6ARAuis9000145")
-    assert qf.complete and qf.problems == []
-    assert qf.version == 8 and qf.attempts == 1
-    assert qf.created == 1795759003
-    assert qf.reason == "Deferred: Connection refused by [127.0.0.2]"
-    assert qf.sender == "<lab-backlog@mx02.lab.test>"
-    assert qf.recipients == ["<user1@b.example>"]
-
-
-def test_debian12_quarantined_hf(fixture_bytes):
-    qf = _queue.parse_qf(fixture_bytes("queue/debian12-8.17.1.9-hf-quarantined.bin"), "6ARAuis8000145", "hf")
-    assert qf.quarantine == "lab hold" and qf.complete
-
-
-def test_debian12_msp_qf_has_binary_macro_bytes(fixture_bytes):
-    data = fixture_bytes("queue/debian12-8.17.1.9-qf-msp-refused.bin")
-    assert b"\x81" in data  # sendmail's own macro byte in H?P?Return-Path: <\201g>
-    qf = _queue.parse_qf(data, "6ARAujTs000163")
-    assert qf.recipients == ["root"] and qf.sender == "root" and qf.complete
-
-
-def test_solaris_88_qf(fixture_bytes):
-    qf = _queue.parse_qf(fixture_bytes("queue/solaris-8.8-qf-deferred-written-from-8.8-queue.c"), "HAA23118")
-    assert qf.complete and qf.attempts == 3 and qf.recipients == ["friend@remote.example"]
-    assert qf.reason.startswith("Deferred: Connection timed out")
-
-
-@pytest.mark.parametrize(
-    "mutate,problem",
-    [
-        (lambda d: b"", "zero-length"),
-        (lambda d: d[: len(d) // 2], "truncated (no terminating '.' line)"),
-        (lambda d: d.replace(b"\nT1795759003", b"\nTgarbage"), "no creation time (T line)"),
-    ],
-    ids=["zero-length", "truncated", "bad-T-line"],
-)
-def test_damaged_qf_is_described_not_raised(fixture_bytes, mutate, problem):
-    qf = _queue.parse_qf(mutate(fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")))
-    assert problem in qf.problems
-
-
-def test_hostile_values_are_escaped(fixture_bytes):
-    data = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")
-    data = data.replace(b"MDeferred: Connection refused by [127.0.0.2]", b"MDeferred: \xff\x00\x1b[31m" + b"A" * 10000)
-    data = data.replace(b"RPFD:<user1@b.example>", b"RPFD:<evil\r\n@b.example>\r")
-    qf = _queue.parse_qf(data)
-    assert "\\xff\\x00\\x1b[31m" in qf.reason and "more]" in qf.reason
-    assert qf.recipients == ["<evil\\r"]  # the line ends at LF; the CR stays visible
-    for value in [qf.reason, *qf.recipients]:
-        value.encode("utf-8")
-
-
-@pytest.mark.parametrize(
-    "addr,domain",
-    [("<user@Example.COM>", "example.com"), ("root", "(local)"), ("<a@b.example.>", "b.example"), ("@", "(local)")],
-)
-def test_recipient_domain(addr, domain):
-    assert _queue.recipient_domain(addr) == domain
-
-
-def write_msg(directory, qid, template: bytes, created: int, attempts: int = 1, domain: str = "a.example"):
-    data = template.replace(b"T1795759003", b"T%d" % created).replace(b"N1\n", b"N%d\n" % attempts)
-    data = data.replace(b"user1@b.example", f"user@{domain}".encode())
-    (directory / f"qf{qid}").write_bytes(data)
-    (directory / f"df{qid}").write_bytes(b"body\n")
+from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.queue_helpers import NOW, write_msg
 
 
 @pytest.fixture
@@ -187,70 +119,6 @@ def test_queue_verdict(summary, verdict, status):
     assert got[:2] == (verdict, status)
 
 
-@pytest.mark.parametrize("value", ["../etc/passwd", "-qfoo", "6ARA/x", "short", "a" * 21, "6ARA aaaa0001"])
-def test_decode_queue_id_refuses_unsafe_ids(value):
-    with pytest.raises(_queue.QueueError):
-        _queue.decode_queue_id(value)
-
-
-def test_cache_skips_unchanged_files_and_rereads_rewritten_ones(tmp_path, fixture_bytes):
-    template = fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin")
-    q = tmp_path / "mqueue"
-    q.mkdir()
-    for n in range(5):
-        write_msg(q, f"6ARAcach{n:06d}", template, int(NOW) - 100 * n)
-    cache = tmp_path / "cache"
-    first = _queue.scan_queue([str(q)], NOW, cache_dir=str(cache))
-    assert first.files_read == 5 and first.cache["written"] and first.cache["hits"] == 0
-    (cache_file,) = cache.iterdir()
-    assert oct(cache_file.stat().st_mode & 0o777) == "0o600" and oct(cache.stat().st_mode & 0o777) == "0o700"
-    second = _queue.scan_queue([str(q)], NOW, cache_dir=str(cache))
-    assert second.files_read == 0 and second.cache["hits"] == 5
-    assert (second.count, second.by_domain, second.oldest_age_seconds, second.size_bytes) == (
-        first.count,
-        first.by_domain,
-        first.oldest_age_seconds,
-        first.size_bytes,
-    )
-    # sendmail rewrites a qf through tf + rename: a new inode, so it is read again
-    tf = q / "tf6ARAcach000001"
-    tf.write_bytes(template.replace(b"N1\n", b"N9\n"))
-    os.rename(tf, q / "qf6ARAcach000001")
-    third = _queue.scan_queue([str(q)], NOW, cache_dir=str(cache))
-    assert third.files_read == 1 and third.max_attempts == 9
-
-
-def test_cache_not_ours_is_ignored_and_check_mode_writes_none(tmp_path, fixture_bytes):
-    q = tmp_path / "mqueue"
-    q.mkdir()
-    write_msg(q, "6ARAcach000001", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), int(NOW))
-    cache = tmp_path / "cache"
-    ro = _queue.scan_queue([str(q)], NOW, cache_dir=str(cache), write_cache=False)
-    assert ro.cache["written"] is False and not cache.exists()
-    _queue.scan_queue([str(q)], NOW, cache_dir=str(cache))
-    (cache_file,) = cache.iterdir()
-    os.chmod(cache_file, 0o644)  # group/world readable: not trusted
-    again = _queue.scan_queue([str(q)], NOW, cache_dir=str(cache), write_cache=False)
-    assert again.files_read == 1 and again.cache["hits"] == 0
-    cache_file.write_bytes(b"\x00garbage")
-    os.chmod(cache_file, 0o600)
-    assert _queue.scan_queue([str(q)], NOW, cache_dir=str(cache)).count == 1
-
-
-def test_queue_larger_than_the_cache_is_scanned_without_one(tmp_path, fixture_bytes):
-    q = tmp_path / "mqueue"
-    q.mkdir()
-    for n in range(4):
-        write_msg(q, f"6ARAcach{n:06d}", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), int(NOW))
-    s = _queue.scan_queue([str(q)], NOW, cache_dir=str(tmp_path / "c"), cache_max_entries=3)
-    assert s.count == 4 and s.cache["written"] is False
-
-
-def test_decode_queue_id_refuses_a_trailing_newline():
-    with pytest.raises(_queue.QueueError):
-        _queue.decode_queue_id("6ARAaaaa000001\n")
-
-
 def test_queue_ids_reads_names_only(tmp_path):
     q = tmp_path / "mqueue"
     (q / "qf").mkdir(parents=True)
@@ -280,3 +148,40 @@ def test_space_verdict(free, total, status, text):
     got, evidence = _queue.space_verdict(free, total, 4096, 100)
     assert got == status
     assert (text in evidence[0]) if text else evidence == []
+
+
+SECRET = b"V8\nT1795759003\nN1\nMSECRET-REASON from /etc/shadow\nSSECRET-SENDER\nRPFD:<root@secret.example>\n.\n"
+
+
+@pytest.mark.parametrize("variant", ["hard-link", "other-owner", "world-writable"])
+def test_files_not_written_by_sendmail_are_never_read(tmp_path, fixture_bytes, variant):
+    """#13 item 6: a qf-named hard link to a root-only file (or a file of another user, or one anybody can
+    write) is reported by name; its lines never reach the summary or the listing."""
+    q = tmp_path / "mqueue"
+    q.mkdir()
+    write_msg(q, "6ARAgood000001", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), int(NOW) - 60)
+    target = tmp_path / "shadow"
+    target.write_bytes(SECRET)
+    target.chmod(0o600)
+    planted = q / "qf6ARAleak000002"
+    if variant == "hard-link":
+        os.link(target, planted)
+    else:
+        planted.write_bytes(SECRET)
+        if variant == "other-owner":
+            os.chown(planted, 4242, 4242)
+        else:
+            planted.chmod(0o666)
+    os.link(target, q / "hf6ARAleak000003")  # quarantined files are listed too
+    for cache in (None, str(tmp_path / "cache")):
+        s = _queue.scan_queue([str(q)], NOW, cache_dir=cache)
+        assert s.count == 1 and s.anomalies.get("foreign_qf") == 1, s.anomalies
+        assert "SECRET" not in json.dumps(s.to_dict())
+        assert any(e["kind"] == "foreign_qf" and e["path"].endswith("qf6ARAleak000002") for e in s.anomaly_examples)
+    problems: list[dict] = []
+    msgs, total = _queue.list_messages([str(q)], NOW, anomalies=problems)
+    assert total == 1 and [m["queue_id"] for m in msgs] == ["6ARAgood000001"]
+    assert "SECRET" not in json.dumps([msgs, problems])
+    assert {p["path"].rsplit("/", 1)[1] for p in problems} == {"qf6ARAleak000002", "hf6ARAleak000003"}
+    assert {p["kind"] for p in problems} == {"foreign_qf"}
+    assert _queue.list_messages([str(q)], NOW, queue_ids=["6ARAleak000002"]) == ([], 0)
