@@ -32,6 +32,7 @@ import stat
 import time
 
 from . import _crash
+from ._context import HostContext, ModuleError
 from ._text import clean
 
 DEFAULT_DIR = "/run/opsiface-sendmail"
@@ -39,7 +40,8 @@ FALLBACK_DIR = "/var/run/opsiface-sendmail"  # where /run does not exist (Solari
 DEFAULT_WAIT = 30.0
 DEFAULT_GRACE = 600.0
 
-# The options every module that changes the host takes (doc fragment opsiface.sendmail.lock).
+# The options every module that changes the host takes (doc fragment opsiface.sendmail.lock), beside
+# _context.COMMON_ARGS: _context.argument_spec(SPEC, _oplock.ARGSPEC).
 ARGSPEC = {
     "lock_owner": {"type": "str"},
     "lock_wait": {"type": "float", "default": DEFAULT_WAIT},
@@ -346,61 +348,64 @@ class OpLock:
             self.close()
 
 
-class Held:
-    """``with Held(module, operation) as lock:`` for a module call that changes the host.
+def hold(ctx: HostContext, operation: str) -> OpLock | None:
+    """Hold the host for the rest of this module call (a call that changes the host), with the lock options
+    of the context (doc fragment opsiface.sendmail.lock); released when the call ends (``ctx.close``),
+    keeping the run's lease when *lock_owner* is given, else dropping this call's own.
 
-    Takes the lock before anything is done (check mode: only says who holds it), and on leaving
-    - normally or through exit_json/fail_json - keeps the run's lease (*lock_owner* given) or drops
-    its own. A busy host fails the module, having done nothing."""
+    Check mode takes no lock: it warns when another operation holds the host. A busy host is a
+    ModuleError: nothing was done."""
+    p = ctx.params
+    if ctx.check_mode:
+        held = read_lease(lock_dir(p.get("lock_dir")))
+        if held is not None and held.get("owner") != p.get("lock_owner") and not is_stale(held, time.time()):
+            ctx.warn("check mode: " + describe(held, time.time()) + "; a real run would wait for it")
+        return None
+    lock = OpLock(p.get("lock_dir"))
+    try:
+        lock.acquire(operation, p.get("lock_owner"), p["lock_wait"], p["lock_grace"])
+    except (LockBusy, LockError) as exc:
+        raise ModuleError(f"{operation} refused: {exc}; nothing was done") from exc
+    except OSError as exc:
+        raise ModuleError(f"{operation} refused: the operation lock: {exc}; nothing was done") from exc
 
-    def __init__(self, module, operation: str, result: dict | None = None) -> None:
-        self.module = module
-        self.operation = operation
-        self.result = result if result is not None else {}
-        self.lock: OpLock | None = None
-
-    def __enter__(self) -> OpLock | None:
-        p = self.module.params
-        if self.module.check_mode:
-            held = read_lease(lock_dir(p.get("lock_dir")))
-            if held is not None and held.get("owner") != p.get("lock_owner") and not is_stale(held, time.time()):
-                self.result.setdefault("observations", []).append(
-                    "check mode: " + describe(held, time.time()) + "; a real run would wait for it"
-                )
-            return None
-        self.lock = OpLock(p.get("lock_dir"))
+    def release() -> None:
         try:
-            lease = self.lock.acquire(self.operation, p.get("lock_owner"), p["lock_wait"], p["lock_grace"])
-        except (LockBusy, LockError) as exc:
-            self.lock = None
-            self.module.fail_json(msg=f"{self.operation} refused: {exc}; nothing was done", **self.result)
-        except OSError as exc:
-            self.lock = None
-            self.module.fail_json(msg=f"{self.operation} refused: the operation lock: {exc}; nothing was done")
-        self.result["lock"] = {k: lease.get(k) for k in ("owner", "operation", "since", "pid")}
-        self.result.setdefault("observations", []).extend(self.lock.observations)
-        return self.lock
+            lock.release(keep=bool(p.get("lock_owner")))
+        except OSError:
+            pass
 
-    def __exit__(self, *exc) -> None:
-        lock, self.lock = self.lock, None
-        if lock is not None:
-            try:
-                lock.release(keep=bool(self.module.params.get("lock_owner")))
-            except OSError:
-                pass
+    ctx.on_close(release)
+    return lock
 
-    def attach(self) -> Held:
-        """Take the lock now and release it in the module's own exit_json/fail_json, just before they
-        exit: for a main() whose every path ends in one of them, without re-indenting it under ``with``."""
-        self.__enter__()
-        if self.lock is not None:
-            for name in ("exit_json", "fail_json"):
-                setattr(self.module, name, self._releasing(getattr(self.module, name)))
-        return self
 
-    def _releasing(self, done):
-        def call(*args, **kwargs):
-            self.__exit__(None, None, None)
-            return done(*args, **kwargs)
-
-        return call
+def lease(ctx: HostContext) -> dict:
+    """sendmail_lock: take (``state=acquired``) or drop (``released``) the lease of a run of several calls."""
+    p = ctx.params
+    directory = lock_dir(p["lock_dir"])
+    if ctx.check_mode:
+        held = read_lease(directory)
+        seen = [describe(held, time.time())] if held and held.get("owner") != p["owner"] else []
+        return {"changed": False, "lease": held, "observations": seen}
+    lock = OpLock(directory)
+    try:
+        if p["state"] == "released":
+            done = lock.drop(p["owner"], p["wait"])
+            notes = [done["reason"]] if done["reason"] else [f"released the lease of {p['owner']}"]
+            return {
+                "changed": done["released"],
+                "released": done["released"],
+                "lease": done["lease"],
+                "observations": notes,
+            }
+        taken = lock.acquire(p["operation"], p["owner"], p["wait"], p["grace"], p["controller"], p["break_owner"])
+        lock.release(keep=True)
+    except LockBusy as exc:
+        raise ModuleError(f"{p['operation']} refused: {exc}; nothing was done", lease=exc.lease, busy=True) from exc
+    except (LockError, OSError) as exc:
+        raise ModuleError(f"the host's operation lock cannot be used: {exc}") from exc
+    lock.observations.append(
+        f"holds the host for {taken.get('operation')} (run {taken.get('owner')}) since "
+        f"{iso(taken.get('since'))}; each step renews the lease for {p['grace']:g} s"
+    )
+    return {"changed": False, "lease": taken, "observations": lock.observations}

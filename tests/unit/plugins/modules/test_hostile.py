@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 
@@ -51,7 +52,7 @@ def recorders(monkeypatch):
             seen["prlimit_set"].append((pid, res, limits))
         return (0, -1)
 
-    monkeypatch.setattr(sendmail_crash.resource, "prlimit", prlimit)
+    monkeypatch.setattr(resource, "prlimit", prlimit)
     monkeypatch.setattr(_runner, "SubprocessRunner", lambda *a, **k: seen["runner"])
     return seen
 
