@@ -256,33 +256,42 @@ def tls_cert(tmp_path):
     return cert, key
 
 
-def test_starttls_handshake_reports_certificate(tls_cert):
-    cert, key = tls_cert
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
+class StartTlsPeer:
+    """A one-connection SMTP peer on 127.0.0.1 that offers STARTTLS and presents *cert*."""
 
-    def serve():
-        conn, _unused = srv.accept()
+    def __init__(self, cert, key) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.cert, self.key = cert, key
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        conn, _unused = self.sock.accept()
         conn.sendall(DEBIAN12_BANNER)
         f = conn.makefile("rb")
-        line = f.readline()  # EHLO
+        f.readline()  # EHLO
         conn.sendall(b"250-mx01.lab.test Hello\r\n250-STARTTLS\r\n250 HELP\r\n")
         f.readline()  # STARTTLS
         conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(str(cert), str(key))
+        ctx.load_cert_chain(str(self.cert), str(self.key))
         tls = ctx.wrap_socket(conn, server_side=True)
-        tf = tls.makefile("rb")
-        for line in tf:
+        for line in tls.makefile("rb"):
             if line.startswith(b"QUIT"):
                 tls.sendall(DEBIAN12_QUIT)
                 break
         tls.close()
 
-    threading.Thread(target=serve, daemon=True).start()
-    r = probe("127.0.0.1", srv.getsockname()[1], tls=True, expect_hostname="mx01.lab.test")
-    srv.close()
+    def close(self):
+        self.sock.close()
+
+
+def test_starttls_handshake_reports_certificate(tls_cert):
+    peer = StartTlsPeer(*tls_cert)
+    r = probe("127.0.0.1", peer.port, tls=True, expect_hostname="mx01.lab.test")
+    peer.close()
     assert r.success, r.detail
     assert r.starttls["offered"] and r.starttls["handshake"] and r.starttls["version"].startswith("TLS")
     c = r.starttls["certificate"]
