@@ -89,8 +89,9 @@ def collect_mta(sendmail: str, config_path: str, proc_root: str = "/proc") -> di
     if binary_exists:
         data, _problem = read_file(real, 16 * 1024 * 1024)
     binary = _mta.binary_mta(real or sendmail, data) if binary_exists else None
+    config_exists = os.path.lexists(config_path)
     return _mta.identity(
-        sendmail, binary_exists, real, binary, config_path, os.path.lexists(config_path), mta_daemons(proc_root)
+        _mta.Found(sendmail, binary_exists, real, binary, config_path, config_exists, mta_daemons(proc_root))
     )
 
 
@@ -285,8 +286,8 @@ def collect_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -
 def _scan_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -> dict:
     since, most, now = options.since_minutes, options.max_lines, ctx.now
     if any(os.path.lexists(p) for p in paths) or not options.use_journal:
-        offset = _syslog.local_utc_offset(now)
-        return _syslog.scan_files(paths, now, since, most, utc_offset=offset, max_bytes=options.max_bytes).to_dict()
+        window = _syslog.LogWindow(since, most, _syslog.local_utc_offset(now), options.max_bytes)
+        return _syslog.scan_files(paths, now, window).to_dict()
     journalctl = ctx.runner.which("journalctl")
     if journalctl:
         res = ctx.runner.run(
@@ -295,7 +296,7 @@ def _scan_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -> 
         )
         if res.ok:
             return _syslog.scan_journal_output(res.stdout, now, since, most).to_dict()
-    return _syslog.scan_files(paths, now, since, most, max_bytes=options.max_bytes).to_dict()
+    return _syslog.scan_files(paths, now, _syslog.LogWindow(since, most, max_bytes=options.max_bytes)).to_dict()
 
 
 @dataclass(frozen=True)

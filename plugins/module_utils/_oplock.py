@@ -30,6 +30,7 @@ import os
 import secrets
 import stat
 import time
+from dataclasses import dataclass
 
 from . import _crash
 from ._context import HostContext, ModuleError
@@ -48,6 +49,20 @@ ARGSPEC = {
     "lock_grace": {"type": "float", "default": DEFAULT_GRACE},
     "lock_dir": {"type": "path"},
 }
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one call asks of the lock: its *operation*; the run it belongs to (*owner*, None for a call of
+    its own); how long to wait for another operation and to keep the lease after; the controller running
+    the run; and a run whose lease may be taken over (*break_owner*, an operator ending a dead run)."""
+
+    operation: str
+    owner: str | None = None
+    wait: float = DEFAULT_WAIT
+    grace: float = DEFAULT_GRACE
+    controller: dict | None = None
+    break_owner: str | None = None
 
 
 class LockBusy(Exception):
@@ -242,28 +257,19 @@ class OpLock:
             raise
 
     # -- the operation
-    def acquire(
-        self,
-        operation: str,
-        owner: str | None = None,
-        wait: float = DEFAULT_WAIT,
-        grace: float = DEFAULT_GRACE,
-        controller: dict | None = None,
-        break_owner: str | None = None,
-    ) -> dict:
-        """Hold the host for this call: the flock, and the lease (taken, or renewed when *owner* holds it).
-
-        Waits at most *wait* seconds for another operation, then raises LockBusy naming it."""
+    def acquire(self, request: Request) -> dict:
+        """Hold the host for this call: the flock, and the lease (taken, or renewed when *request.owner*
+        holds it). Waits at most *request.wait* seconds for another operation, then raises LockBusy naming it."""
         self.fd = self._open()
-        deadline = self.monotonic() + max(0.0, wait)
+        deadline = self.monotonic() + max(0.0, request.wait)
         delay = 0.1
         while True:
             if self._try_flock():
                 now = self.clock()
                 found = read_lease(self.dir)
-                verdict = decide(found, owner, now, break_owner)
+                verdict = decide(found, request.owner, now, request.break_owner)
                 if verdict != "busy":
-                    return self._hold(found, verdict, operation, owner, grace, controller, now)
+                    return self._hold(found, verdict, request, now)
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
             else:
                 found = read_lease(self.dir)
@@ -271,14 +277,14 @@ class OpLock:
                     found = dict(found, expires=None)  # a module of it runs right now
             if self.monotonic() >= deadline:
                 self.close()
-                waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                waited = f" (waited {request.wait:g} s)" if request.wait > 0 else ""
                 raise LockBusy(describe(found, self.clock()) + waited, found)
             self.sleep(min(delay, max(0.0, deadline - self.monotonic())))
             delay = min(delay * 2, 1.0)
 
-    def _hold(self, found, verdict, operation, owner, grace, controller, now) -> dict:
+    def _hold(self, found: dict | None, verdict: str, request: Request, now: float) -> dict:
         if verdict == "renew":
-            lease = dict(found)
+            lease = dict(found or {})
         else:
             if found is not None:
                 why = (
@@ -290,15 +296,16 @@ class OpLock:
                 )
                 self.observations.append(f"took over the lock from {describe(found, now)} ({why})")
             lease = {
-                "owner": owner or f"{operation}-{os.getpid()}-{secrets.token_hex(4)}",
-                "operation": operation,
+                "owner": request.owner or f"{request.operation}-{os.getpid()}-{secrets.token_hex(4)}",
+                "operation": request.operation,
                 "since": now,
-                "controller": controller,
-                "private": owner is None,
+                "controller": request.controller,
+                "private": request.owner is None,
             }
-        lease.update(pid=os.getpid(), step=operation, expires=now + max(grace, 1.0), grace=grace)
-        if controller and not lease.get("controller"):
-            lease["controller"] = controller
+        grace = request.grace
+        lease.update(pid=os.getpid(), step=request.operation, expires=now + max(grace, 1.0), grace=grace)
+        if request.controller and not lease.get("controller"):
+            lease["controller"] = request.controller
         self._write(lease)
         self.lease = lease
         return lease
@@ -363,7 +370,7 @@ def hold(ctx: HostContext, operation: str) -> OpLock | None:
         return None
     lock = OpLock(p.get("lock_dir"))
     try:
-        lock.acquire(operation, p.get("lock_owner"), p["lock_wait"], p["lock_grace"])
+        lock.acquire(Request(operation, p.get("lock_owner"), p["lock_wait"], p["lock_grace"]))
     except (LockBusy, LockError) as exc:
         raise ModuleError(f"{operation} refused: {exc}; nothing was done") from exc
     except OSError as exc:
@@ -398,7 +405,8 @@ def lease(ctx: HostContext) -> dict:
                 "lease": done["lease"],
                 "observations": notes,
             }
-        taken = lock.acquire(p["operation"], p["owner"], p["wait"], p["grace"], p["controller"], p["break_owner"])
+        request = Request(p["operation"], p["owner"], p["wait"], p["grace"], p["controller"], p["break_owner"])
+        taken = lock.acquire(request)
         lock.release(keep=True)
     except LockBusy as exc:
         raise ModuleError(f"{p['operation']} refused: {exc}; nothing was done", lease=exc.lease, busy=True) from exc

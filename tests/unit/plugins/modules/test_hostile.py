@@ -253,7 +253,7 @@ def test_delete_refuses_while_a_restart_holds_the_host(tmp_path, capsys, private
     cf = tmp_path / "sendmail.cf"
     cf.write_text(f"O QueueDirectory={q}\n")
     restart = _oplock.OpLock()
-    restart.acquire("restart", owner="run-A", wait=0)
+    restart.acquire(_oplock.Request("restart", owner="run-A", wait=0))
     restart.release(keep=True)
     args = {
         "operation": "delete",
