@@ -171,7 +171,14 @@ def _status_params(tmp_path, sendmail: str) -> dict:
     }
 
 
-def test_another_mtas_wrapper_is_never_run(tmp_path, fixture_bytes):
+@pytest.fixture
+def no_mta_daemons(monkeypatch):
+    """This machine's /proc shows the daemons of every lab container (a Postfix lab host's master too): these
+    tests are about the binary, so the process table is empty."""
+    monkeypatch.setattr(_collect, "mta_daemons", lambda proc_root="/proc": [])
+
+
+def test_another_mtas_wrapper_is_never_run(tmp_path, fixture_bytes, no_mta_daemons):
     """Postfix's /usr/sbin/sendmail logs "fatal: usage" for -d0.1 (captured): it is named, not run."""
     wrapper = tmp_path / "sendmail"
     wrapper.write_bytes(fixture_bytes("mta/debian12-postfix-3.7.11-usr-sbin-sendmail-strings.txt"))
@@ -181,7 +188,7 @@ def test_another_mtas_wrapper_is_never_run(tmp_path, fixture_bytes):
     assert "Postfix" in got["checks"]["mta"]["reason"] and got["status"] == "critical"
 
 
-def test_not_installed(tmp_path):
+def test_not_installed(tmp_path, no_mta_daemons):
     params = _status_params(tmp_path, str(tmp_path / "no-sendmail"))
     got = _collect.host_status(context(Recorder({}), **params))
     assert got["checks"]["mta"]["reason"].startswith("sendmail is not installed (no ")
