@@ -55,13 +55,21 @@ class HostContext:
     params: dict
     check_mode: bool = False
     diff: bool = False
-    # looked up when the context is built, so that a test (or the fuzzer) may replace them
-    layout: _platform.Layout = field(default_factory=lambda: _platform.detect())
-    runner: _runner.Runner = field(default_factory=lambda: _runner.SubprocessRunner())
-    now: float = field(default_factory=lambda: time.time())
+    # None: the host's (looked up when the context is built, so that a test or the fuzzer may replace them)
+    layout: _platform.Layout | None = None
+    runner: _runner.Runner | None = None
+    now: float | None = None
     warnings: list[str] = field(default_factory=list)
     _paths: dict | None = field(default=None, repr=False)
     _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.layout is None:
+            self.layout = _platform.detect()
+        if self.runner is None:
+            self.runner = _runner.SubprocessRunner()
+        if self.now is None:
+            self.now = time.time()
 
     @property
     def sendmail(self) -> str:

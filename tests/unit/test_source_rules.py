@@ -54,7 +54,7 @@ def test_each_violation_fails_the_lint(tmp_path, name, capsys):
 
 
 def test_lists_killpg_and_a_single_pid_pass(tmp_path):
-    files = {rel: text for rel, text in ALLOWED.values()}
+    files = dict(ALLOWED.values())
     files["plugins/module_utils/_runner.py"] = "class Runner:\n    def run(self, argv: list[str], stdin=None): ...\n"
     assert source_rules.check(tree(tmp_path, files)) == []
 

@@ -230,9 +230,9 @@ def test_parse_reply(lines, code):
     assert _smtp.parse_reply(lines).code == code
 
 
-@pytest.fixture
-def tls_cert(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+def make_certificate(directory) -> tuple:
+    """A self-signed certificate for mx01.lab.test, valid for 30 days, and its key (openssl)."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
     subprocess.run(
         [
             "openssl",
@@ -254,6 +254,11 @@ def tls_cert(tmp_path):
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+def tls_cert(tmp_path):
+    return make_certificate(tmp_path)
 
 
 class StartTlsPeer:

@@ -13,7 +13,7 @@ from ansible_collections.opsiface.sendmail.plugins.modules import sendmail_statu
 from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.test_smtp import (
     Peer,
     StartTlsPeer,
-    tls_cert,  # noqa: F401 (a fixture)
+    make_certificate,
 )
 
 SEEN = {"offered": True, "handshake": True, "version": "TLSv1.3", "port": 25}
@@ -89,8 +89,8 @@ def test_status_tls_area_on_a_debian12_daemon_without_starttls(capsys):
     assert r["checks"]["tls"]["status"] == "critical" and r["status"] == "critical"
 
 
-def test_status_tls_area_reads_the_certificate_from_the_same_probe(tls_cert, capsys):  # noqa: F811
-    peer = StartTlsPeer(*tls_cert)  # a certificate valid for 30 days
+def test_status_tls_area_reads_the_certificate_from_the_same_probe(tmp_path, capsys):
+    peer = StartTlsPeer(*make_certificate(tmp_path))  # a certificate valid for 30 days
     r = status({"areas": ["smtp", "tls"], "smtp_port": peer.port}, capsys)
     peer.close()
     assert r["smtp"]["starttls"]["handshake"] and r["checks"]["smtp"]["status"] == "ok"
