@@ -24,7 +24,7 @@ from ._text import clean
 # could not be seen may be critical, below critical because a fault that was seen outranks it.
 RANK = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3, "unreachable": 4}
 STATUSES = tuple(RANK)
-AREAS = ("mta", "process", "config", "syslog", "queue", "smtp", "delivery")
+AREAS = ("mta", "process", "config", "syslog", "queue", "smtp", "tls", "delivery")
 
 
 def host_status(checks: dict) -> str:
@@ -204,6 +204,9 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
             )
         else:
             observations.append(f"smtp: {smtp.get('failure')}: {smtp.get('detail')}")
+    if "tls" in src and status.get("tls") is not None:
+        checks["tls"], seen = tls_result(src["tls"], status["tls"])
+        observations.append(seen)
     if delivery is not None:
         mailbox = delivery.get("mailbox") or {}
         ok = bool(delivery.get("success")) and bool(mailbox.get("removed"))
@@ -258,6 +261,20 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
         "observations": [clean(o, 1024) for o in observations],
         "actions": actions,
     }
+
+
+def tls_result(check: dict, tls: dict) -> tuple[dict, str]:
+    """The tls area's check with its figures, and its observation (#16: the sixth area, docs/architecture.md)."""
+    cert = tls.get("certificate") or {}
+    figures = dict(check, offered=tls.get("offered"), version=tls.get("version"), not_after=cert.get("not_after"))
+    if tls.get("offered") is None:
+        return figures, f"tls: not known: {tls.get('probe_failure')}"
+    if not tls.get("offered"):
+        return figures, f"tls: port {tls.get('port')} does not offer STARTTLS"
+    return figures, (
+        f"tls: STARTTLS {tls.get('version') or 'failed: ' + str(tls.get('error'))}, certificate "
+        f"{cert.get('subject') or '?'} until {cert.get('not_after') or '?'}"
+    )
 
 
 def unreachable_result(message: str) -> dict:

@@ -649,10 +649,10 @@ def sandboxed(sb: Sandbox, rng: random.Random):
             _service, "pid_alive", lambda pid, proc_root="/proc": pid in (1, LISTENER) and rng.random() < 0.9
         ),
         mock.patch.object(_service, "wait_until", fake_wait_until),
-        mock.patch.object(sendmail_crash, "_read", fake_read),
+        mock.patch.object(_process, "read_proc_text", fake_read),
         mock.patch.object(
-            sendmail_crash,
-            "_safe_readlink",
+            _process,
+            "read_link",
             lambda path: rng.choice([None, "/usr/libexec/sendmail/sendmail", str(sb.root)]),
         ),
     ]

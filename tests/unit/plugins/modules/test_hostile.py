@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 
@@ -51,7 +52,7 @@ def recorders(monkeypatch):
             seen["prlimit_set"].append((pid, res, limits))
         return (0, -1)
 
-    monkeypatch.setattr(sendmail_crash.resource, "prlimit", prlimit)
+    monkeypatch.setattr(resource, "prlimit", prlimit)
     monkeypatch.setattr(_runner, "SubprocessRunner", lambda *a, **k: seen["runner"])
     return seen
 
@@ -252,7 +253,7 @@ def test_delete_refuses_while_a_restart_holds_the_host(tmp_path, capsys, private
     cf = tmp_path / "sendmail.cf"
     cf.write_text(f"O QueueDirectory={q}\n")
     restart = _oplock.OpLock()
-    restart.acquire("restart", owner="run-A", wait=0)
+    restart.acquire(_oplock.Request("restart", owner="run-A", wait=0))
     restart.release(keep=True)
     args = {
         "operation": "delete",

@@ -66,9 +66,9 @@ def test_queue_refusals(queue_host, capsys, args, msg):
 def test_queue_move_aside_check_mode_plans_only(queue_host, capsys, tmp_path, monkeypatch):
     # This machine's /proc may show the lab's daemons; the unit under test is the module's plan.
     monkeypatch.setattr(
-        sendmail_queue._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
+        sendmail_queue._queuetasks._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
     )
-    monkeypatch.setattr(sendmail_queue._queueops, "queue_processes", lambda *a, **k: [])
+    monkeypatch.setattr(sendmail_queue._queuetasks._queueops, "queue_processes", lambda *a, **k: [])
     out = run(sendmail_queue, dict(queue_host, operation="move_aside", _ansible_check_mode=True), capsys)
     planned = out["moved"]["directories"][0]
     assert out["changed"] and planned["moved_to"].startswith(str(tmp_path / "mqueue.aside-"))
@@ -80,9 +80,9 @@ def test_queue_move_aside_check_mode_plans_only(queue_host, capsys, tmp_path, mo
 def test_queue_move_aside_takes_every_queue_directory_out_of_service(tmp_path, capsys, monkeypatch):
     """QueueDirectory=.../q*: every qN moves, and no aside name is one sendmail would serve (issue #13 item 2)."""
     monkeypatch.setattr(
-        sendmail_queue._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
+        sendmail_queue._queuetasks._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
     )
-    monkeypatch.setattr(sendmail_queue._queueops, "queue_processes", lambda *a, **k: [])
+    monkeypatch.setattr(sendmail_queue._queuetasks._queueops, "queue_processes", lambda *a, **k: [])
     base = tmp_path / "mqueue"
     for n in (1, 2, 3):
         (base / f"q{n}").mkdir(parents=True)
