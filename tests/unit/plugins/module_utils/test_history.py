@@ -251,3 +251,21 @@ def test_any_stored_value_parses_to_well_formed_records_and_never_raises(runs):
     json.dumps(data)
     for rec in records:
         assert rec["status"] in _history.RANK and _history.parse_time(rec["finished"]) is not None
+
+
+def test_reports_with_history_match_the_published_schema():
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[4] / "docs" / "fleet.schema.json").read_text())
+    fleet = Fleet(hard_after=2)
+    for step in range(3):
+        data = fleet.run(
+            {
+                "mx01": verdict("healthy"),
+                "mx02": verdict("killed"),
+                "mx03": verdict("backlog", 100 * (step + 1), 600 * step),
+                "mx04": verdict("unreachable" if step % 2 else "healthy"),
+            }
+        )
+        jsonschema.validate(json.loads(json.dumps(data)), schema)
+    assert data["hosts"]["mx03"]["trend"]["queue"]["mta"]["direction"] == "growing"
