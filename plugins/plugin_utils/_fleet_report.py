@@ -193,8 +193,9 @@ def track(data: dict, p: dict, warnings: list[str]) -> tuple[dict, str | None]:
             keep = _report.with_history(data, runs, policy, record)
             if record:
                 for host, kept in keep.items():
-                    body = dict(_history.stored(kept), host=host)
-                    _safefile.write_file(dir_fd, host_file(host), json.dumps(body, sort_keys=True).encode(), 0o600)
+                    body = json.dumps(dict(_history.stored(kept), host=host), sort_keys=True).encode()
+                    _safefile.write_file(dir_fd, host_file(host), body, 0o600, sync=False)  # synced together below
+                _safefile.sync_dir(dir_fd)
     finally:
         os.close(dir_fd)
     return _stored(keep), history_dir
@@ -237,10 +238,10 @@ def write(p: dict) -> dict:
                 files.append(history_dir)
         for host, result in data["hosts"].items():
             name = host_file(host, names[2])
-            _safefile.write_file(
-                hosts_fd, name, json.dumps(dict(result, host=host), indent=2, sort_keys=True).encode(), 0o600
-            )
+            body = json.dumps(dict(result, host=host), indent=2, sort_keys=True).encode()
+            _safefile.write_file(hosts_fd, name, body, 0o600, sync=False)  # one file per host: synced together
             files.append(os.path.join(report_dir, "hosts", name))
+        _safefile.sync_dir(hosts_fd)
         lines = []
         for host in sorted(p["hosts"]):
             result = data["hosts"][host]
@@ -310,10 +311,14 @@ def write(p: dict) -> dict:
 
 def run(args: dict) -> dict:
     """The action's whole work for the task arguments *args*: a result dict, failed with a message on error."""
-    validated = ArgumentSpecValidator(SPEC).validate(dict(args))
+    args = dict(args)
+    # The validator deep-copies what it checks; the two large dicts (every host's verdict and history, tens of
+    # MB for thousands of hosts) are checked for their type here and by check(), and passed on as they are.
+    large = {k: args[k] for k in ("hosts", "history") if isinstance(args.get(k), dict)}
+    validated = ArgumentSpecValidator(SPEC).validate(dict(args, **{key: {} for key in large}))
     if validated.error_messages:
         return {"failed": True, "msg": "invalid argument: " + "; ".join(validated.error_messages)}
-    p = validated.validated_parameters
+    p = dict(validated.validated_parameters, **large)
     try:
         check(p)
     except _args.ArgError as exc:
