@@ -72,16 +72,7 @@ def access_failure(message: str) -> str | None:
 
 
 def _age(seconds) -> str:
-    if seconds is None:
-        return "n/a"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+    return "n/a" if seconds is None else _history.duration(seconds)
 
 
 def _top(counts: dict | None, n: int = 3) -> str:
