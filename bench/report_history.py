@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -168,11 +169,14 @@ def playbook(size: int, runs: int, work: Path) -> dict:
     (work / "playbook.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"ansible-playbook failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    recap = proc.stdout[proc.stdout.rfind("TASKS RECAP") :].splitlines()[3:]
+    timed = (re.match(r"^(.*?)\s-*\s*([0-9.]+s)$", line) for line in recap)
+    tasks = {m.group(1).split(" : ")[-1].strip(): m.group(2) for m in timed if m}
     latest = json.loads((work / "reports" / "latest" / "fleet.json").read_text())
     assert len(latest["hosts"]) == size and all(h["previous"] for h in latest["hosts"].values())
     one = json.loads(json.loads((cache / f"s1_{hosts[0]}").read_text())["__payload__"])["health_check_past_runs"]
     assert len((one.get("value") or one)["runs"]) == runs
-    return {"seconds": elapsed}
+    return {"seconds": elapsed, "tasks": tasks}
 
 
 def child(kind: str, size: int, runs: int, work: Path) -> None:

@@ -174,12 +174,14 @@ def track(data: dict, p: dict, warnings: list[str]) -> tuple[dict, str | None]:
     """Add the history fields to a health check's model; return (host -> history to store, history dir).
 
     Each host's earlier runs are the union of its fact (p["history"], from the fact cache) and its file
-    in the history directory; only the hosts of this run are read and written (AWX job slices)."""
+    in the history directory; only the hosts of this run are read and written (AWX job slices). A run that
+    is not recorded returns no histories (the facts stay as they are)."""
     policy = _policy(p)
     facts = {h: _history.parse(p["history"].get(h)) for h in data["hosts"]}
     record = p["history_record"]
     if not p["history_dir"]:
-        return _stored(_report.with_history(data, facts, policy, record)), None
+        keep = _report.with_history(data, facts, policy, record)
+        return (_stored(keep) if record else {}), None
     history_dir = os.path.abspath(p["history_dir"])
     _makedirs_private(os.path.dirname(history_dir))
     dir_fd = _safefile.open_dir(history_dir, mode=0o700)
@@ -198,7 +200,7 @@ def track(data: dict, p: dict, warnings: list[str]) -> tuple[dict, str | None]:
                 _safefile.sync_dir(dir_fd)
     finally:
         os.close(dir_fd)
-    return _stored(keep), history_dir
+    return (_stored(keep) if record else {}), history_dir  # nothing new to keep: no facts to set
 
 
 def _stored(keep: dict) -> dict:

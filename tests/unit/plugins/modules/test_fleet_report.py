@@ -254,6 +254,7 @@ def test_a_locked_history_is_not_recorded_and_the_report_is_still_written(tmp_pa
     finally:
         os.close(lock)
     assert "locked by another run" in out["warnings"][0] and stored(tmp_path, "mx01") == ["r1"]
+    assert out["history"] == {}  # not recorded: no facts to set either
     assert (tmp_path / "reports" / "r2" / "fleet.md").is_file()
 
 
