@@ -53,7 +53,7 @@ def pushgateway():
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        for _attempt in range(100):
             try:
                 with urllib.request.urlopen(url + "/-/ready", timeout=1) as r:
                     if r.status == 200:

@@ -170,7 +170,7 @@ def test_flapping_stops_at_half_the_threshold():
     for kind in ["healthy", "killed", "healthy", "killed"]:  # 3 of 4 transitions changed
         data = fleet.run({"mx01": verdict(kind)})
     assert data["hosts"]["mx01"]["flapping"] is True
-    flags = [fleet.run({"mx01": verdict("killed")})["hosts"]["mx01"]["flapping"] for _ in range(3)]
+    flags = [fleet.run({"mx01": verdict("killed")})["hosts"]["mx01"]["flapping"] for _run in range(3)]
     assert flags == [True, True, False]  # 3 of 4, 2 of 4 (above 25 %), then 1 of 4: stopped
     data = fleet.run({"mx01": verdict("killed")})
     assert data["hosts"]["mx01"]["flapping"] is False
@@ -208,7 +208,7 @@ def test_a_run_of_some_checks_is_compared_but_not_recorded():
 
 def test_histories_are_bounded_by_runs_and_days():
     fleet = Fleet(runs=3, days=1)
-    for _ in range(5):
+    for _run in range(5):
         fleet.run({"mx01": verdict("healthy")})
     assert [r["run_id"] for r in fleet.history["mx01"]] == ["run-3", "run-4", "run-5"]
     fleet = Fleet(days=1)

@@ -123,7 +123,7 @@ def test_each_host_is_pushed_to_its_own_group():
     b64 = base64.urlsafe_b64encode(b"crit01").decode()
     assert f"http://127.0.0.1:9091/metrics/job/sendmail_healthcheck/host@base64/{b64}" in urls
     assert "http://127.0.0.1:9091/metrics/job/sendmail_healthcheck" in urls
-    assert {m for m, *_ in rec.requests} == {"PUT"}
+    assert {request[0] for request in rec.requests} == {"PUT"}
     body = next(b for _m, url, _h, b in rec.requests if url.endswith(b64))
     assert 'sendmail_health_status{host="crit01"} 2' in body and "ok01" not in body
 
