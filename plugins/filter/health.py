@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 # Documentation: sendmail_health.yml, sendmail_results.yml and sendmail_operation_results.yml beside this file.
 # These filters take values, never variable names: the role that registered the results extracts them
 # (docs/report-format.md, "Where the report's input comes from").
@@ -36,10 +34,16 @@ def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str
     return _report.host_result(status, delivery, escalate_on)
 
 
+def _error(message: str) -> Exception:
+    from ansible.errors import AnsibleFilterError  # here: the verdict functions are unit-tested without ansible.errors
+
+    return AnsibleFilterError(message)
+
+
 def _aligned(hosts: list, values, name: str) -> list:
     values = list(values) if values is not None else [None] * len(hosts)
     if len(values) != len(hosts):
-        raise AnsibleFilterError(
+        raise _error(
             f"{name} has {len(values)} entries for {len(hosts)} hosts: pass one per host, in the hosts' order "
             "(none for a host the task did not run for)"
         )
@@ -74,7 +78,7 @@ def sendmail_operation_results(hosts: list, steps: list, escalate_on: str = "cri
     columns = []
     for step in steps:
         if not isinstance(step, (list, tuple)) or len(step) != 2:
-            raise AnsibleFilterError(f"each step is [label, results per host], not {str(step)[:80]}")
+            raise _error(f"each step is [label, results per host], not {str(step)[:80]}")
         columns.append((str(step[0]), _aligned(hosts, step[1], f"step {step[0]}")))
     out = {}
     for i, host in enumerate(hosts):
