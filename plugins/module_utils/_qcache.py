@@ -36,7 +36,7 @@ class Cached:
 
     def __init__(self, rows: Rows | None = None, df: dict[str, int] | None = None) -> None:
         self.rows = rows if rows is not None else Rows()
-        self.index = self.rows.index()
+        self.index = dict(zip(self.rows.name, range(len(self.rows.name))))  # 10 ms for 10^5 names
         self.df = df if df is not None else {}
 
 
@@ -65,7 +65,10 @@ def load(path: str, queue_dirs: list[str]) -> dict[str, Cached]:
             names = df_names.split("\n") if df_names else []
             if len(names) != len(sizes):
                 raise ValueError("df columns differ in length")
-            found[str(directory)] = Cached(Rows.load(rows), {name: sizes[i] for i, name in enumerate(names)})
+            loaded = Rows.load(rows)
+            if 0 in loaded.complete:
+                raise ValueError("an incomplete control file's row")  # never saved: not our cache
+            found[str(directory)] = Cached(loaded, dict(zip(names, sizes)))
         return found
     except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
         return {}

@@ -10,9 +10,13 @@ from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.test_
 def test_save_load_round_trip_and_refusals(tmp_path):
     dirs = ["/q"]
     path = _qcache.path_for(str(tmp_path / "c"), dirs)
-    assert _qcache.save(path, dirs, {"/q": (sample(), {"dfAAAAAAAA0001": 7})}) is None
+    complete = sample().take([0, 2])  # only complete control files are cached
+    assert _qcache.save(path, dirs, {"/q": (complete, {"dfAAAAAAAA0001": 7})}) is None
     got = _qcache.load(path, dirs)["/q"]
-    assert got.rows.dump() == sample().dump() and got.df == {"dfAAAAAAAA0001": 7} and got.index["qfAAAAAAAA0002"] == 1
+    assert got.rows.dump() == complete.dump() and got.df == {"dfAAAAAAAA0001": 7} and got.index["qfAAAAAAAA0003"] == 1
+    assert _qcache.save(path, dirs, {"/q": (sample(), {})}) is None
+    assert _qcache.load(path, dirs) == {}  # a row of an incomplete control file: not a cache we wrote
+    _qcache.save(path, dirs, {"/q": (complete, {"dfAAAAAAAA0001": 7})})
     assert _qcache.load(path, ["/other"]) == {}  # another queue's directories
     os.chmod(path, 0o640)
     assert _qcache.load(path, dirs) == {}  # readable by others: not trusted
