@@ -18,7 +18,7 @@ import stat
 import sys
 import time
 
-from . import _config, _crash, _mta, _platform, _process, _queue, _smtp, _syslog, _verdict
+from . import _config, _crash, _mta, _platform, _process, _queue, _verdict
 from ._mailq import parse_mailq
 from ._platform import Layout
 from ._runner import Runner, SubprocessRunner
@@ -261,6 +261,8 @@ def collect_syslog(
     use_journal: bool = True,
     max_bytes: int = 512 * 1024 * 1024,
 ) -> dict:
+    from . import _syslog  # here, not at the top: the queue summary never compiles it (0.01 s a run)
+
     existing = [p for p in paths if os.path.lexists(p)]
     problem = access_problem(existing[0]) if existing else None
     if problem:  # not read at all: a partial scan would look like a quiet log
@@ -281,6 +283,8 @@ def _scan_syslog(
     use_journal: bool,
     max_bytes: int = 512 * 1024 * 1024,
 ) -> dict:
+    from . import _syslog
+
     if any(os.path.lexists(p) for p in paths) or not use_journal:
         scan = _syslog.scan_files(
             paths, now, since_minutes, max_lines, utc_offset=_syslog.local_utc_offset(now), max_bytes=max_bytes
@@ -509,6 +513,8 @@ def host_status(p: dict, check_mode: bool, runner: Runner | None = None, now: fl
     logs "fatal: usage" for sendmail's options) and this user is root (see NOT_ROOT_COMMANDS). What
     could not be done for lack of privilege is ``unknown`` with the privilege it needs.
     """
+    from . import _smtp  # here, not at the top: the queue summary never compiles it nor ssl (0.016 s a run)
+
     now = time.time() if now is None else now
     layout = _platform.detect()
     runner = runner or SubprocessRunner()
