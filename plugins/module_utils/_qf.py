@@ -225,8 +225,8 @@ _SEP = b"\n\x00\n"  # between files; a file with a line "\x00" sends its whole c
 _KEEP = re.compile(rb"\n([TNMR.\x00][^\n]*)").findall
 _FILE = re.compile(
     rb"\n\x00(?:\nT(\d{1,18})\nN(\d{1,9})(?:\nM([^\n]*))?"  # T, N, M: int() and _reason() of the same bytes
-    rb"(?:\nR[^\n:]{0,11}:(?=[^\n]{0,128}\n)(?:[^\n@]*@)*[^\n@]*(@[^\n@]*))?"  # 1st R: '@' and what _domain reads
-    rb"((?:\nR[^\n]*)*)\n(\.))?(?=\n)"  # the other R lines, and the '.' that ends the file
+    rb"(?:\nR[^\n:]{0,11}:(?=[^\n]{0,128}\n)[^\n]*(@[^\n@]*))?"  # 1st R: its last '@' and what _domain reads
+    rb"((?:\nR[^\n]*)*)\n\.)?(?=\n)"  # the other R lines, and the '.' that ends the file
 ).findall
 _ones: dict[bytes, tuple] = {}
 _NONE = ("(none)",)
@@ -253,13 +253,13 @@ def _domain_of(value: bytes) -> str:
 def parse_many(datas: list[bytes]) -> tuple[list, list, list, list, list]:
     """summary_facts() of each of *datas*, as columns: (created, attempts, reason classes, domain tuples, complete)."""
     n = len(datas)
-    lines = _KEEP(_SEP + _SEP.join(datas) + b"\n") if n else []
-    files = _FILE(b"\n" + b"\n".join(lines) + b"\n") if lines.count(b"\x00") == n else []
+    lines = _KEEP(_SEP.join([b"", *datas])) if n else []  # (one copy of the bytes: 0.1 us a file less than +)
+    files = _FILE(b"\n".join([b"", *lines, b""])) if lines.count(b"\x00") == n else []
     if len(files) != n or not n:
         facts = list(map(summary_facts, datas))
         return tuple(list(column) for column in zip(*facts)) if n else ([], [], [], [], [])  # type: ignore[return-value]
-    ts, ns, ms, ats, more, dots = zip(*files)
-    slow = [i for i, dot in enumerate(dots) if not dot] if b"" in dots else []
+    ts, ns, ms, ats, more = zip(*files)
+    slow = [i for i, t in enumerate(ts) if not t] if b"" in ts else []  # no T: the file is not in sendmail's shape
     if slow:
         ts, ns = list(ts), list(ns)
         for i in slow:

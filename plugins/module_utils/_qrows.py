@@ -29,6 +29,17 @@ _INTS = (
 )
 
 
+def _clamped(created: list, attempts: list) -> tuple[list, list]:
+    """Creation times and attempt counts as the 64-bit columns hold them: no T line, or a hostile one, is NO_TIME."""
+    if None in created:
+        created = [NO_TIME if c is None else c for c in created]
+    if created and not -(2**62) < min(created) <= max(created) <= NO_TIME:
+        created = [c if -(2**62) < c < NO_TIME else NO_TIME for c in created]  # hostile T lines
+    if attempts and not 0 <= min(attempts) <= max(attempts) <= 2**62:
+        attempts = [min(max(a, 0), 2**62) for a in attempts]
+    return created, attempts
+
+
 class Totals:
     """What a summary needs of rows: count, bytes, oldest, most attempts, messages by domain and reason."""
 
@@ -49,6 +60,25 @@ class Totals:
         self.max_attempts = max(self.max_attempts, other.max_attempts)
         self.domains.update(other.domains)
         self.reasons.update(other.reasons)
+
+    def add(self, names: list[str], size: int, created, attempts, reasons, doms) -> None:
+        """Count messages given as the columns of Rows.add_many, without keeping them (the same as merging the
+        totals() of a Rows of them: 0.3 us a message less)."""
+        if not names:
+            return
+        created, attempts = _clamped(created, attempts)
+        self.count += len(names)
+        self.size += size
+        oldest = min(created)
+        if oldest != NO_TIME:
+            oldest_id = min(compress(names, map(oldest.__eq__, created)))[2:]
+            if (oldest, oldest_id) < (self.oldest, self.oldest_id or ""):
+                self.oldest, self.oldest_id = oldest, oldest_id
+        self.max_attempts = max(self.max_attempts, max(attempts))
+        for domains, n in Counter(doms).items():
+            for domain in domains:
+                self.domains[domain] += n
+        self.reasons.update(reasons)
 
     def dump(self) -> list:
         return [
@@ -103,13 +133,8 @@ class Rows:
         self.ino.extend(map(_INO, stats))
         self.size.extend(map(_SIZE, stats))
         self.mtime.extend(map(_MTIME, stats))
-        if None in created:
-            created = [NO_TIME if c is None else c for c in created]
-        if created and not -(2**62) < min(created) <= max(created) <= NO_TIME:
-            created = [c if -(2**62) < c < NO_TIME else NO_TIME for c in created]  # hostile T lines
+        created, attempts = _clamped(created, attempts)
         self.created.extend(created)
-        if attempts and not 0 <= min(attempts) <= max(attempts) <= 2**62:
-            attempts = [min(max(a, 0), 2**62) for a in attempts]
         self.attempts.extend(attempts)
         for column, values, table, index in (
             (self.dom, doms, self.dom_sets, self._dom_index),

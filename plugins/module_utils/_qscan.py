@@ -137,9 +137,8 @@ class Part:
             self.held += len(kept) + len(new) - before
             if self.held > self.keep:
                 self.fold()
-        else:
+        elif kept:
             self.totals.merge(old.rows.take(kept).totals())
-            self.totals.merge(new.totals())
 
     def reuse(self, dfd, prefix: str, old: Cached, names: list[str], kept: array) -> list[str]:
         """Add to *kept* the rows of the files unchanged since *old* (same inode, size and mtime, and still
@@ -200,7 +199,10 @@ class Part:
             columns = parse_many(datas)
             if False in columns[4]:
                 self.incomplete(directory, good, stats, datas, columns)
-            new.add_many(good, stats, *columns)
+            if self.keeping:
+                new.add_many(good, stats, *columns)
+            else:
+                self.totals.add(good, sum(map(_SIZE, stats)), *columns[:4])
 
     def incomplete(self, directory: str, names: list[str], stats: list, datas: list[bytes], columns: tuple) -> None:
         created, complete = columns[0], columns[4]
