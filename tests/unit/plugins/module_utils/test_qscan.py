@@ -4,6 +4,7 @@ previous scan's rows are reused only for files that did not change."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _qfork, _qscan, _queue
@@ -31,7 +32,14 @@ def big(tmp_path, fixture_bytes):
     return q
 
 
-def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch):  # noqa: F811
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 8 names and batches of 3 files: the helper and the parent each do many of them."""
+    monkeypatch.setattr(_qscan, "CHUNK", 8)
+    monkeypatch.setattr(_qscan, "BATCH", 3)
+
+
+def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch, small_chunks):  # noqa: F811
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
@@ -44,7 +52,37 @@ def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch):  # noqa
     assert len(forks) == 2
 
 
-def test_two_processes_with_a_cache_and_past_its_bound(big, tmp_path):
+def test_a_slow_helper_is_given_less_and_nothing_is_lost(big, monkeypatch, small_chunks):
+    parent, here = os.getpid(), []
+    real_batch = _qscan.Part.batch
+
+    def batch(self, *args):
+        if os.getpid() == parent:
+            here.append(args[0])
+        else:
+            time.sleep(0.01)  # a helper whose CPU other work holds
+        real_batch(self, *args)
+
+    monkeypatch.setattr(_qscan.Part, "batch", batch)
+    one = _queue.scan_queue([str(big)], NOW, workers=1)
+    chunks = len(here)
+    here.clear()
+    two = _queue.scan_queue([str(big)], NOW, workers=2)
+    assert facts(two) == facts(one) and two.files_read == one.files_read == 300
+    assert 0 < len(here) <= chunks - _qfork.QUEUED  # the helper took some chunks, the parent did the rest
+
+
+def test_a_name_with_a_newline_is_no_queue_file(tmp_path, fixture_bytes):
+    """Names are handled joined by newlines: a name holding one must not make a name of its own."""
+    q = tmp_path / "mqueue"
+    q.mkdir()
+    write_msg(q, "6ARAnewl000001", fixture_bytes(TEMPLATE), int(NOW) - 100)
+    (q / "junk\nqf6ARAnewl000001\ndf6ARAnewl000002").write_bytes(b"V8\n")
+    s = _queue.scan_queue([str(q)], NOW)
+    assert (s.count, s.anomalies) == (1, {})
+
+
+def test_two_processes_with_a_cache_and_past_its_bound(big, tmp_path, small_chunks):
     cache = str(tmp_path / "cache")
     cold = _queue.scan_queue([str(big)], NOW, cache_dir=cache, workers=2)
     assert cold.cache["written"] and cold.files_read == 300
@@ -54,7 +92,7 @@ def test_two_processes_with_a_cache_and_past_its_bound(big, tmp_path):
     assert facts(over) == facts(cold) and over.cache["written"] is False
 
 
-def test_a_child_that_fails_has_its_share_done_by_the_parent(big, monkeypatch):
+def test_a_child_that_fails_has_its_share_done_by_the_parent(big, monkeypatch, small_chunks):
     parent = os.getpid()
     real_dump = _qscan.Part.dump
 
