@@ -12,6 +12,8 @@ side. Then, interleaved, N rounds of:
   - the sendmail_queue module (summary of both queues) through ansible with cache=false: cold,
     every qf read, as an operator's first look at a queue that just blew up;
   - the same module with its cache (the previous round's): warm, nothing changed since;
+  - the same module on the empty MSP queue alone: what any module run costs beyond ping (the
+    controller builds a larger AnsiballZ payload, the host imports the collection's code);
   - inside the host, the collection's scan_queue() cold and warm (no ansible), with the CPU
     time and peak RSS of the scanning processes (the parent and the forked child);
   - inside the host, the floor of any warm scan in plain Python: listing the queue directory, and
@@ -148,7 +150,7 @@ class Bench:
         self.dexec("rm", "-rf", "/var/cache/opsiface-bench")
         self.scan("warm")  # prime both caches, as the previous scheduled run would have
         self.ansible("opsiface.sendmail.sendmail_queue")
-        times: dict[str, list[float]] = {k: [] for k in ("ping", "mailq", "module_cold", "module_warm")}
+        times: dict[str, list[float]] = {k: [] for k in ("ping", "mailq", "module_cold", "module_warm", "module_msp")}
         scans: dict[str, list[dict]] = {"cold": [], "warm": []}
         floors: list[dict] = []
         cpu: dict[str, list[float]] = {"mailq": []}
@@ -160,6 +162,7 @@ class Bench:
             cpu["mailq"].append(mailq["cpu"])
             times["module_cold"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue", "cache=false")))
             times["module_warm"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue")))
+            times["module_msp"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue", "queue=msp")))
             scans["cold"].append(self.scan("cold"))
             warm = self.scan("warm")
             assert warm["mta_read"] == 0 or n > 150000, warm  # more than the cache holds: read every time
@@ -181,6 +184,7 @@ class Bench:
             ("ansible -m ping", med["ping"]),
             ("module, no cache (cold), minus ping", med["module_cold"] - med["ping"]),
             ("module, cache (warm), minus ping", med["module_warm"] - med["ping"]),
+            ("module floor: the empty MSP queue, minus ping", med["module_msp"] - med["ping"]),
             ("scan_queue() in the host, cold", statistics.median(s["seconds"] for s in scans["cold"])),
             ("scan_queue() in the host, warm", statistics.median(s["seconds"] for s in scans["warm"])),
             ("floor in the host: list the directory", statistics.median(f["list"] for f in floors)),
