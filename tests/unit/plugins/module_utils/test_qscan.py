@@ -164,3 +164,20 @@ def test_a_df_seen_before_its_qf_is_sized_again(tmp_path, fixture_bytes):
     (q / "df6ARAlate000001").write_bytes(b"the whole body, longer\n")
     s = _queue.scan_queue([str(q)], NOW, cache_dir=cache)
     assert s.size_bytes == (q / "qf6ARAlate000001").stat().st_size + len(b"the whole body, longer\n")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_without_directory_descriptors_the_scan_finds_the_same(queue_dir, big, tmp_path, monkeypatch, workers):  # noqa: F811
+    """Platforms whose os.open/os.stat/os.scandir take no dir_fd: full paths, the same summary, the same cache."""
+    runs = {}
+    for at in (True, False):
+        monkeypatch.setattr(_qscan, "_AT", at)
+        cache = str(tmp_path / f"cache-{at}")
+        runs[at] = [_queue.scan_queue([str(big)], NOW, workers=workers, cache_dir=cache) for _run in range(2)]
+    monkeypatch.setattr(_qscan, "_AT", True)
+    kinds = lambda s: sorted((e["kind"], e["path"]) for e in s.anomaly_examples)  # noqa: E731
+    for with_fd, without in zip(runs[True], runs[False]):
+        assert facts(without) == facts(with_fd) and kinds(without) == kinds(with_fd)
+        assert (without.files_read, without.cache["hits"]) == (with_fd.files_read, with_fd.cache["hits"])
+    # (big shares its directory with queue_dir: 303 good messages, and 5 files no cache row stands for)
+    assert runs[False][1].cache["hits"] == 303 and runs[False][1].files_read == 5
