@@ -20,6 +20,7 @@ in a lab host of this project's 2-core machine, CPU time):
   control and the data files' names, checked (24 ms for 200,000 names, against
   34 ms for a dict of lists and a check of each name);
 - one ``read`` of exactly the size ``fstat`` gave: no 64 KiB buffer to shrink;
+  ``O_NOATIME`` where the kernel allows it (below, ``_NOATIME``);
 - control files read and parsed in batches of 256 (:func:`_qf.parse_many`):
   their bytes are still in the CPU cache (1.3 us a file against 2.1 us);
 - with the previous scan's rows (:mod:`_qcache`), one ``lstat`` per qf instead
@@ -53,6 +54,9 @@ _CONTROL = re.compile(r"\n(qf[A-Za-z0-9]{8,20})(?=\n)").findall
 _DATA = re.compile(r"\n(df[A-Za-z0-9]{8,20})(?=\n)").findall
 _OTHER = re.compile(r"\n((?:tf|xf|hf|Qf)[A-Za-z0-9]{8,20})(?=\n)").findall
 _DFLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+# Reading a qf updates its atime (relatime: once after each write): a journalled inode change that cost a first
+# look at 30,000 fresh files 0.21 s of CPU against 0.15 s with O_NOATIME, and changed every file's metadata.
+_NOATIME = getattr(os, "O_NOATIME", 0)
 _ID_OF = operator.itemgetter(slice(2, None))  # "qf6ARA..." -> "6ARA...", at C speed
 _NAME = operator.attrgetter("name")
 _KEY = operator.attrgetter("st_ino", "st_size", "st_mtime_ns")
@@ -85,6 +89,7 @@ class Part(Found):
     def __init__(self, fds: dict, owners, old: dict[str, Cached], keep: int, now: float, opts) -> None:
         super().__init__(old, keep, opts[0])
         self.fds, self.owners, self.now, self.stale_tf_seconds = fds, owners, now, opts[1]
+        self.flags = _RFLAGS | _NOATIME
 
     def directory(self, directory: str, helper: Helper | None) -> None:
         """List one directory, and see that each chunk of its names is done, by *helper* if it has room, else
@@ -150,17 +155,19 @@ class Part(Found):
 
     def read(self, directory: str, dfd, prefix: str, names: list[str], new: Rows) -> None:
         """Read and parse control files, checked as read_control() does, inline: 10^5 calls of it cost 0.1 s."""
-        owners = self.owners
+        owners, flags = self.owners, self.flags
         open_, fstat, read, close = os.open, os.fstat, os.read, os.close
         self.reads += len(names)
         for start in range(0, len(names), BATCH):
             good, stats, datas = [], [], []
             for name in names[start : start + BATCH]:
                 try:
-                    fd = open_(prefix + name, _RFLAGS, dir_fd=dfd)
-                except OSError:
-                    self.refused(directory, dfd, prefix, name)
-                    continue
+                    fd = open_(prefix + name, flags, dir_fd=dfd)
+                except OSError as exc:
+                    fd, flags = self.reopen(exc, prefix + name, dfd), self.flags
+                    if fd < 0:
+                        self.refused(directory, dfd, prefix, name)
+                        continue
                 try:
                     st = fstat(fd)
                     size = st.st_size
@@ -187,6 +194,17 @@ class Part(Found):
                 new.add_many(good, stats, *columns)
             else:
                 self.totals.add(good, sum(map(_SIZE, stats)), *columns[:4])
+
+    def reopen(self, exc: OSError, ref: str, dfd) -> int:
+        """Open *ref* again without O_NOATIME if that is what was refused (EPERM: it is for the file's owner or
+        root only), and go on without it; -1 if not."""
+        if exc.errno != errno.EPERM or self.flags == _RFLAGS:
+            return -1
+        self.flags = _RFLAGS
+        try:
+            return os.open(ref, _RFLAGS, dir_fd=dfd)
+        except OSError:
+            return -1
 
     def incomplete(self, directory: str, names: list[str], stats: list, datas: list[bytes], columns: tuple) -> None:
         created, complete = columns[0], columns[4]

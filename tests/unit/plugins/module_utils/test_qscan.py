@@ -3,6 +3,7 @@ previous scan's rows are reused only for files that did not change."""
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -181,3 +182,28 @@ def test_without_directory_descriptors_the_scan_finds_the_same(queue_dir, big, t
         assert (without.files_read, without.cache["hits"]) == (with_fd.files_read, with_fd.cache["hits"])
     # (big shares its directory with queue_dir: 303 good messages, and 5 files no cache row stands for)
     assert runs[False][1].cache["hits"] == 303 and runs[False][1].files_read == 5
+
+
+@pytest.mark.skipif(not getattr(os, "O_NOATIME", 0), reason="no O_NOATIME on this platform")
+def test_the_scan_leaves_atimes_alone_and_reads_all_where_o_noatime_is_refused(big, monkeypatch):
+    qf = big / "qf6ARAbig0000001"
+    st = qf.stat()
+    os.utime(qf, ns=(st.st_mtime_ns - 10**9, st.st_mtime_ns))  # older than mtime: a plain read updates it
+    with open(big / "qf6ARAbig0000002", "rb") as fh:
+        before = (big / "qf6ARAbig0000002").stat().st_atime_ns
+        fh.read()
+    if (big / "qf6ARAbig0000002").stat().st_atime_ns == before:
+        pytest.skip("this file system does not update atimes")
+    assert _queue.scan_queue([str(big)], NOW, workers=1).count == 300
+    assert qf.stat().st_atime_ns == st.st_mtime_ns - 10**9  # not a change to the queue, not even its metadata
+    real_open, refused = os.open, []
+
+    def open_without_noatime(path, flags, *args, **kwargs):
+        if flags & os.O_NOATIME:  # a file of another user, without CAP_FOWNER: EPERM
+            refused.append(path)
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_without_noatime)
+    s = _queue.scan_queue([str(big)], NOW, workers=1)
+    assert (s.count, s.anomalies, len(refused)) == (300, {}, 1)  # asked once, then read without it
