@@ -201,7 +201,9 @@ class Rows:
         rows = cls()
         for column, _code in _INTS:
             getattr(rows, column).frombytes(data[column])
-        rows.name = data["name"].split("\n") if data["name"] else []
+        names = data["name"]  # "\n".join(names), or a dict of them (the cache's index)
+        rows.name = list(names) if isinstance(names, dict) else names.split("\n") if names else []
+        "".join(rows.name)  # TypeError if not names
         rows.complete = bytearray(data["complete"])
         rows.dom_sets = [tuple(str(d) for d in ds) for ds in data["dom_sets"]]
         rows.reasons = [str(r) for r in data["reasons"]]
