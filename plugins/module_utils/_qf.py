@@ -228,19 +228,18 @@ _FILE = re.compile(
     rb"(?:\nR[^\n:]{0,11}:(?=[^\n]{0,128}\n)[^\n]*(@[^\n@]*))?"  # 1st R: its last '@' and what _domain reads
     rb"((?:\nR[^\n]*)*)\n\.)?(?=\n)"  # the other R lines, and the '.' that ends the file
 ).findall
-_ones: dict[bytes, tuple] = {}
+_ones: dict[bytes, tuple] = {b"": ()}  # (b"": no first R line in that shape)
 _NONE = ("(none)",)
 
 
 def _first_domain(at_tail: bytes) -> tuple:
     """('domain',) of a first R line whose address ends in *at_tail* ('@' and the rest); () if none matched."""
-    if not at_tail:
-        return ()
     found = _ones.get(at_tail)
     if found is None:
         if len(_ones) >= _MEMO_MAX:
             _ones.clear()
-        found = _ones[at_tail] = (_tail_domain(at_tail[1:]),)
+            _ones[b""] = ()
+        found = _ones[at_tail] = (_tail_domain(at_tail[1:]),) if at_tail else ()
     return found
 
 
@@ -254,7 +253,7 @@ def parse_many(datas: list[bytes]) -> tuple[list, list, list, list, list]:
     """summary_facts() of each of *datas*, as columns: (created, attempts, reason classes, domain tuples, complete)."""
     n = len(datas)
     lines = _KEEP(_SEP.join([b"", *datas])) if n else []  # (one copy of the bytes: 0.1 us a file less than +)
-    files = _FILE(b"\n".join([b"", *lines, b""]))  # a tuple a "\x00" line: n, unless a file holds one
+    files = _FILE(b"\n".join([b"", *lines, b""]))  # one tuple a "\x00" line: n of them, unless a file has one
     if len(files) != n or not n:
         facts = list(map(summary_facts, datas))
         return tuple(list(column) for column in zip(*facts)) if n else ([], [], [], [], [])  # type: ignore[return-value]
