@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Benchmark: playbooks/healthcheck.yml against `ansible -m ping` on the same lab hosts, same run.
 
-    python3 bench/healthcheck.py [--sizes 1,5,10,20] [--rounds 3]
+    python3 bench/healthcheck.py [--sizes 20,100] [--rounds 3] [--prefix hb] [--profile]
 
-Starts 20 lab hosts (hb01..hb20), then for each fleet size N, alternately:
+Starts max(sizes) lab hosts (hb01..), raises sendmail's RefuseLA and QueueLA on them (the machine's
+load average is shared by every container: with the defaults every lab sendmail refuses connections
+under the load of the bench itself, and the bench would measure refusals), then for each fleet size
+N, alternately:
   - baseline: `ansible hb01..hbN -m ansible.builtin.ping` (one module round trip per host)
   - ours:     `ansible-playbook playbooks/healthcheck.yml --limit hb01..hbN` (every read-only check,
-              verdicts, the fleet report written)
+              verdicts, history, the fleet report and metrics written; the defaults, so history is on:
+              each run compares with the last through the history files beside the reports)
 both through the community.docker.docker connection with pipelining and forks 20 (ansible.cfg),
-and prints the medians and the ratio. Goal: at most 2.0x ping at 20 hosts.
+and prints the medians and the ratio, with the load average at the start of each size. Goal (#15):
+at most 1.5x ping at 20 and at 100 hosts. --profile adds one health check per size with
+ansible.posix.profile_tasks and keeps its per-task times (bench/results/healthcheck-profile-N.txt).
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-INVENTORY = RESULTS / "hb-inventory.ini"
-LAB = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", "hb", "--inventory", str(INVENTORY)]
 VENV_BIN = ROOT / ".venv" / "bin"
+# The load average limits of the bench's hosts: high enough that no lab sendmail refuses or queues for load.
+LOAD_LIMITS = r"s/^#\?O QueueLA=.*/O QueueLA=1000/; s/^#\?O RefuseLA=.*/O RefuseLA=1000/"
 
 
 def timed(cmd: list[str], env: dict) -> float:
@@ -38,30 +45,60 @@ def timed(cmd: list[str], env: dict) -> float:
     return elapsed
 
 
+def raise_load_limits(prefix: str, count: int) -> None:
+    """RefuseLA and QueueLA at 1000 on every bench host, and sendmail restarted with them (8 hosts at a time:
+    a restart through the init script takes seconds)."""
+
+    def one(i: int) -> None:
+        host = f"{prefix}{i:02d}"
+        script = f"sed -i '{LOAD_LIMITS}' /etc/mail/sendmail.cf && /etc/init.d/sendmail restart >/dev/null 2>&1"
+        subprocess.run(["docker", "exec", host, "sh", "-c", script], check=True)
+        got = subprocess.run(
+            ["docker", "exec", host, "grep", "-c", "^O RefuseLA=1000", "/etc/mail/sendmail.cf"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if got.stdout.strip() != "1":
+            raise SystemExit(f"{host}: RefuseLA was not raised")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(1, count + 1)))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1,5,10,20")
+    ap.add_argument("--sizes", default="20,100")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--prefix", default="hb", help="lab host prefix of the bench's hosts (hb)")
+    ap.add_argument("--profile", action="store_true", help="one more health check per size, with per-task times")
     ap.add_argument("--keep", action="store_true", help="leave the hosts running")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    prefix = args.prefix
+    inventory = RESULTS / f"{prefix}-inventory.ini"
+    lab = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", prefix, "--inventory", str(inventory)]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*LAB, "up", "--count", str(max(sizes))], check=True)
+    subprocess.run([*lab, "up", "--count", str(max(sizes))], check=True)
+    raise_load_limits(prefix, max(sizes))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
     rows = []
     try:
         for n in sizes:
-            limit = ",".join(f"hb{i:02d}" for i in range(1, n + 1))
-            ping = [str(VENV_BIN / "ansible"), "-i", str(INVENTORY), limit, "-m", "ansible.builtin.ping"]
+            load = os.getloadavg()
+            limit = ",".join(f"{prefix}{i:02d}" for i in range(1, n + 1))
+            ping = [str(VENV_BIN / "ansible"), "-i", str(inventory), limit, "-m", "ansible.builtin.ping"]
             check = [
                 str(VENV_BIN / "ansible-playbook"),
                 "-i",
-                str(INVENTORY),
+                str(inventory),
                 "playbooks/healthcheck.yml",
                 "--limit",
                 limit,
                 "-e",
-                f"sendmail_report_dir={RESULTS / 'hb-report'}",
+                f"sendmail_report_dir={RESULTS / f'{prefix}-report'}",
+                "-e",
+                "health_check_fail_on=never",
             ]
             timed(check, env)  # warm-up: first AnsiballZ build, queue caches
             base, ours = [], []
@@ -69,12 +106,24 @@ def main() -> int:
                 base.append(timed(ping, env))
                 ours.append(timed(check, env))
             b, o = statistics.median(base), statistics.median(ours)
-            rows.append({"hosts": n, "ping": base, "healthcheck": ours, "ratio": o / b})
-            print(f"{n:>3} hosts: ping {b:6.2f} s   healthcheck {o:6.2f} s   ratio {o / b:4.2f}x", flush=True)
+            rows.append({"hosts": n, "ping": base, "healthcheck": ours, "ratio": o / b, "load_at_start": load})
+            print(
+                f"{n:>3} hosts: ping {b:6.2f} s   healthcheck {o:6.2f} s   ratio {o / b:4.2f}x   "
+                f"(load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})",
+                flush=True,
+            )
+            if args.profile:
+                penv = dict(
+                    env, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="40"
+                )
+                proc = subprocess.run(check, cwd=ROOT, env=penv, capture_output=True, text=True, check=False)
+                recap = proc.stdout[proc.stdout.rfind("TASKS RECAP") :]
+                (RESULTS / f"healthcheck-profile-{n}.txt").write_text(recap)
+                print(recap, flush=True)
         (RESULTS / "healthcheck.json").write_text(json.dumps(rows, indent=1))
     finally:
         if not args.keep:
-            subprocess.run([*LAB, "down"], check=False)
+            subprocess.run([*lab, "down"], check=False)
     return 0
 
 

@@ -46,11 +46,15 @@ TARGET_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 CONTROLLER_ONLY = (
     "plugins/action/",
     "plugins/filter/",
+    "plugins/plugin_utils/",
     "plugins/modules/fleet_report.py",
+    "plugins/module_utils/_history.py",
     "plugins/module_utils/_report.py",
 )
 CONTROLLER_ONLY_TESTS = (
     "tests/unit/plugins/module_utils/test_report.py",
+    "tests/unit/plugins/module_utils/test_history.py",
+    "tests/unit/plugins/plugin_utils/",
     "tests/unit/plugins/modules/test_fleet_report.py",
 )
 REQUIREMENTS = "tests/unit/requirements-targets.txt"

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-# Documentation: sendmail_health.yml and sendmail_results.yml beside this file.
+# Documentation: sendmail_health.yml, sendmail_results.yml and sendmail_operation_results.yml beside this file.
+# These filters take values, never variable names: the role that registered the results extracts them
+# (docs/report-format.md, "Where the report's input comes from").
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
 
 
@@ -32,34 +34,55 @@ def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str
     return _report.host_result(status, delivery, escalate_on)
 
 
-def sendmail_results(hosts: list, hostvars, escalate_on: str = "critical") -> dict:
-    """Every host of the play with its verdict, from its registered check results.
+def _error(message: str) -> Exception:
+    from ansible.errors import AnsibleFilterError  # here: the verdict functions are unit-tested without ansible.errors
 
-    Decided here, once, on the controller (not by a per-host task); a host with
-    no results at all left the play before its check.
-    """
+    return AnsibleFilterError(message)
+
+
+def _aligned(hosts: list, values, name: str) -> list:
+    values = list(values) if values is not None else [None] * len(hosts)
+    if len(values) != len(hosts):
+        raise _error(
+            f"{name} has {len(values)} entries for {len(hosts)} hosts: pass one per host, in the hosts' order "
+            "(none for a host the task did not run for)"
+        )
+    return values
+
+
+def sendmail_results(
+    hosts: list, statuses: list, deliveries: list | None = None, escalate_on: str = "critical"
+) -> dict:
+    """Every host of the play with its verdict, from the results registered for it (given as values, per host).
+
+    Decided here, once, on the controller (not by a per-host task); a host with no results at all left
+    the play before its check."""
+    hosts = list(hosts)
     out = {}
-    for host in hosts:
-        facts = hostvars[host] if host in hostvars else {}
-        status = facts.get("__health_check_status")
-        delivery = facts.get("__health_check_delivery")
+    for host, status, delivery in zip(
+        hosts, _aligned(hosts, statuses, "statuses"), _aligned(hosts, deliveries, "deliveries")
+    ):
         if status is None and delivery is None:
             out[host] = _report.unreachable_result("the host left the play before its check")
         else:
-            out[host] = sendmail_health(status or {}, delivery, escalate_on)
+            out[host] = sendmail_health(_plain(status) or {}, _plain(delivery), escalate_on)
     return out
 
 
-def sendmail_operation_results(hosts: list, hostvars, steps: list, escalate_on: str = "critical") -> dict:
-    """Every host of *hosts* with the verdict of an operation, from its registered steps.
+def sendmail_operation_results(hosts: list, steps: list, escalate_on: str = "critical") -> dict:
+    """Every host of *hosts* with the verdict of an operation, from its steps' results.
 
-    *steps* is a list of [label, variable name]; a variable a host does not have is a step that did not run.
-    """
-    pairs = [(str(step[0]), str(step[1])) for step in steps]
+    *steps* is a list of [label, results], results one per host in the hosts' order (none where the step did
+    not run for the host)."""
+    hosts = list(hosts)
+    columns = []
+    for step in steps:
+        if not isinstance(step, (list, tuple)) or len(step) != 2:
+            raise _error(f"each step is [label, results per host], not {str(step)[:80]}")
+        columns.append((str(step[0]), _aligned(hosts, step[1], f"step {step[0]}")))
     out = {}
-    for host in hosts:
-        facts = hostvars[host] if host in hostvars else {}
-        registered = [(label, _plain(facts.get(var))) for label, var in pairs]
+    for i, host in enumerate(hosts):
+        registered = [(label, _plain(values[i])) for label, values in columns]
         if all(result is None for _key, result in registered):
             out[host] = _report.unreachable_result("the host left the play before its first step")
         else:

@@ -209,6 +209,9 @@ def sendmail_status(p: dict) -> None:
     port("smtp_port", p["smtp_port"])
     seconds("smtp_timeout", p["smtp_timeout"], 3600)
     number("smtp_warn_banner_ms", p["smtp_warn_banner_ms"], 0, 3600 * 1000)
+    number("tls_warn_days", p["tls_warn_days"], -100000, 100000)
+    number("tls_crit_days", p["tls_crit_days"], -100000, 100000)
+    ordered("tls_crit_days", p["tls_crit_days"], "tls_warn_days", p["tls_warn_days"])
 
 
 def smtp_probe(p: dict) -> None:

@@ -17,12 +17,17 @@ import pwd
 import stat
 import sys
 import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
-from . import _config, _crash, _mta, _platform, _process, _queue, _verdict
+from . import _config, _crash, _mta, _process, _queue, _verdict
 from ._mailq import parse_mailq
 from ._platform import Layout
-from ._runner import Runner, SubprocessRunner
+from ._runner import Runner
 from ._text import clean
+
+if TYPE_CHECKING:  # the context is built from this module's config_paths; only its type is needed here
+    from ._context import HostContext
 
 
 def read_file(path: str, limit: int = 4 * 1024 * 1024) -> tuple[bytes | None, str | None]:
@@ -84,8 +89,9 @@ def collect_mta(sendmail: str, config_path: str, proc_root: str = "/proc") -> di
     if binary_exists:
         data, _problem = read_file(real, 16 * 1024 * 1024)
     binary = _mta.binary_mta(real or sendmail, data) if binary_exists else None
+    config_exists = os.path.lexists(config_path)
     return _mta.identity(
-        sendmail, binary_exists, real, binary, config_path, os.path.lexists(config_path), mta_daemons(proc_root)
+        _mta.Found(sendmail, binary_exists, real, binary, config_path, config_exists, mta_daemons(proc_root))
     )
 
 
@@ -173,15 +179,14 @@ def collect_listening(ports: list[int], daemon_pid: int | None, proc_root: str =
     }
 
 
-def collect_config(
-    config_path: str, sendmail: str, runner: Runner, timeout: float, check: bool = True, not_run: str | None = None
-) -> dict:
-    """The cf file, sendmail's identity (-d0.1) and the -bC verdict.
+def collect_config(ctx: HostContext, check: bool = True, not_run: str | None = None) -> dict:
+    """The cf file (the context's config_path), sendmail's identity (-d0.1) and the -bC verdict.
 
     *not_run*: why no sendmail command may run here (not root, or the binary is another MTA's);
     the file is still read, and the check says why it was not done. As root, sendmail runs with
     LogLevel 0, so that checking a broken cf leaves no SYSERR in the mail log.
     """
+    config_path = ctx.params["config_path"]
     result: dict = {"path": config_path, "exists": os.path.lexists(config_path)}
     if result["exists"]:
         data, problem = read_file(config_path, 16 * 1024 * 1024)
@@ -198,17 +203,16 @@ def collect_config(
         return result
     # One process when it can: `-d0.1 -bC` prints the identity and then checks the cf (8.16+).
     mode = "-bC" if check else "-bt"
-    quiet = ["-OLogLevel=0"]
-    ident = runner.run([sendmail, *quiet, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
+    ident = _identity_run(ctx, mode)
     if ident.missing:
         result["identity"] = None
-        result["check"] = {"ok": None, "skipped": f"{sendmail} not found"}
+        result["check"] = {"ok": None, "skipped": f"{ctx.sendmail} not found"}
         return result
     identity = _config.parse_d01(ident.stdout, ident.stderr)
     if check and not (identity.version and _supports_bc(identity.version)):
         # Older sendmail has no -bC: read the cf in address test mode; any 'line N:' complaint is an error.
         mode = "-bt"
-        ident = runner.run([sendmail, *quiet, "-d0.1", mode, "-C", config_path], stdin=b"", timeout=timeout)
+        ident = _identity_run(ctx, mode)
         identity = _config.parse_d01(ident.stdout, ident.stderr)
     result["identity"] = identity.to_dict()
     result["version"] = identity.version
@@ -218,9 +222,14 @@ def collect_config(
         return result
     stdout = ident.stdout if mode == "-bC" else b""
     verdict = _config.parse_check(ident.rc, stdout, ident.stderr)
-    verdict.update(command=f"{sendmail} -d0.1 {mode}", timed_out=ident.timed_out)
+    verdict.update(command=f"{ctx.sendmail} -d0.1 {mode}", timed_out=ident.timed_out)
     result["check"] = verdict
     return result
+
+
+def _identity_run(ctx: HostContext, mode: str):
+    argv = [ctx.sendmail, "-OLogLevel=0", "-d0.1", mode, "-C", ctx.params["config_path"]]
+    return ctx.runner.run(argv, stdin=b"", timeout=ctx.command_timeout)
 
 
 def _supports_bc(version: str) -> bool:
@@ -252,15 +261,17 @@ def syslog_daemon(proc_root: str = "/proc") -> dict:
     return {"running": bool(names), "names": sorted(names)}
 
 
-def collect_syslog(
-    paths: list[str],
-    since_minutes: int,
-    max_lines: int,
-    now: float,
-    runner: Runner,
-    use_journal: bool = True,
-    max_bytes: int = 512 * 1024 * 1024,
-) -> dict:
+@dataclass(frozen=True)
+class SyslogOptions:
+    """How much of the mail log one scan reads."""
+
+    since_minutes: int = 60
+    max_lines: int = 10
+    max_bytes: int = 512 * 1024 * 1024
+    use_journal: bool = True
+
+
+def collect_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -> dict:
     from . import _syslog  # here, not at the top: the queue summary never compiles it (0.01 s a run)
 
     existing = [p for p in paths if os.path.lexists(p)]
@@ -269,54 +280,62 @@ def collect_syslog(
         result = _syslog.SyslogScan(problems=[problem]).to_dict()
         result["access"] = problem
     else:
-        result = _scan_syslog(paths, since_minutes, max_lines, now, runner, use_journal, max_bytes)
+        result = _scan_syslog(ctx, paths, options)
     result["daemon"] = syslog_daemon()
     return result
 
 
-def _scan_syslog(
-    paths: list[str],
-    since_minutes: int,
-    max_lines: int,
-    now: float,
-    runner: Runner,
-    use_journal: bool,
-    max_bytes: int = 512 * 1024 * 1024,
-) -> dict:
+def _scan_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -> dict:
     from . import _syslog
 
-    if any(os.path.lexists(p) for p in paths) or not use_journal:
-        scan = _syslog.scan_files(
-            paths, now, since_minutes, max_lines, utc_offset=_syslog.local_utc_offset(now), max_bytes=max_bytes
-        )
-        return scan.to_dict()
-    journalctl = runner.which("journalctl")
+    since, most, now = options.since_minutes, options.max_lines, ctx.now
+    if any(os.path.lexists(p) for p in paths) or not options.use_journal:
+        window = _syslog.LogWindow(since, most, _syslog.local_utc_offset(now), options.max_bytes)
+        return _syslog.scan_files(paths, now, window).to_dict()
+    journalctl = ctx.runner.which("journalctl")
     if journalctl:
-        res = runner.run(
-            [journalctl, "--no-pager", "-q", "-o", "short-iso", "--since", f"-{since_minutes}min", "SYSLOG_FACILITY=2"],
+        res = ctx.runner.run(
+            [journalctl, "--no-pager", "-q", "-o", "short-iso", "--since", f"-{since}min", "SYSLOG_FACILITY=2"],
             timeout=30,
         )
         if res.ok:
-            return _syslog.scan_journal_output(res.stdout, now, since_minutes, max_lines).to_dict()
-    return _syslog.scan_files(paths, now, since_minutes, max_lines, max_bytes=max_bytes).to_dict()
+            return _syslog.scan_journal_output(res.stdout, now, since, most).to_dict()
+    return _syslog.scan_files(paths, now, _syslog.LogWindow(since, most, max_bytes=options.max_bytes)).to_dict()
 
 
-def collect_queue(
-    name: str,
-    dirs: list[str],
-    now: float,
-    runner: Runner,
-    sendmail: str,
-    thresholds: dict,
-    timeout: float,
-    cache: dict | None = None,
-    min_free_blocks: int = 100,
-    not_run: str | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class QueueThresholds:
+    """Count and age (seconds of the oldest message) from which a queue warns, and is critical."""
+
+    warn_count: int = 500
+    crit_count: int = 5000
+    warn_age: int = 14400
+    crit_age: int = 172800
+
+
+@dataclass(frozen=True)
+class QueueCache:
+    """Where an earlier scan's qf records are kept (None: no cache), and whether this call may write it."""
+
+    dir: str | None = None
+    write: bool = False
+    max_entries: int = 150000
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """How one queue is summarised: thresholds, cache, the cf's MinFreeBlocks, and why mailq may not run."""
+
+    thresholds: QueueThresholds = field(default_factory=QueueThresholds)
+    cache: QueueCache = field(default_factory=QueueCache)
+    min_free_blocks: int = 100
+    not_run: str | None = None
+
+
+def collect_queue(ctx: HostContext, name: str, dirs: list[str], options: QueueOptions) -> dict:
     """Summary of one queue from its directories; from ``mailq`` output if root cannot list them.
 
-    *cache*: {"dir": path, "max_entries": n, "write": bool} to reuse an earlier scan's records.
-    *not_run*: why mailq may not run here. A queue that cannot be counted is ``unknown``, never empty.
+    A queue that cannot be counted is ``unknown``, never empty (*options.not_run*: why mailq may not run).
     """
     if not dirs:
         return {
@@ -327,8 +346,7 @@ def collect_queue(
             "status": "ok",
             "evidence": ["no queue directory configured"],
         }
-    cache = cache or {}
-    cache_dir, cache_problem = private_cache_dir(cache.get("dir"), cache.get("write", False))
+    not_run = options.not_run
     if not not_run and not is_root():
         not_run = NOT_ROOT_COMMANDS  # mailq as another user logs SYSERRs as that user
     denied = [problem for problem in (access_problem(d, directory=True) for d in dirs) if problem]
@@ -336,24 +354,35 @@ def collect_queue(
         # nothing can be listed, and mailq may not run (it logs as a user without access)
         return dict(_not_counted(name, dirs[0], denied[0]), access=denied[0])
     try:
-        summary = _queue.scan_queue(
-            dirs,
-            now,
-            cache_dir=cache_dir,
-            cache_max_entries=cache.get("max_entries", 150000),
-            write_cache=cache.get("write", False),
-        ).to_dict()
-        summary["source"] = "directory"
-        if cache_problem:
-            summary["cache"] = dict(summary.get("cache") or {}, problem=cache_problem)
+        summary = _scan_directories(ctx, dirs, options.cache)
     except _queue.QueueError as exc:
         if not_run:
             return _not_counted(name, dirs[0], f"{clean(str(exc), 400)}; mailq not run: {not_run}")
-        summary = _mailq_fallback(dirs, runner, sendmail, timeout, str(exc), now)
+        summary = _mailq_fallback(ctx, dirs, str(exc))
     if summary.get("failed"):
         verdict, status, evidence = "unknown", "unknown", [summary["error"]]
     else:
-        verdict, status, evidence = _queue.queue_verdict(summary, **thresholds)
+        verdict, status, evidence = _queue.queue_verdict(summary, **asdict(options.thresholds))
+    status = _not_all_seen(summary, denied, status, evidence)
+    status, evidence = _space(summary, dirs[0], options.min_free_blocks, status, evidence)
+    summary.update(name=name, present=True, verdict=verdict, status=status, evidence=evidence)
+    return summary
+
+
+def _scan_directories(ctx: HostContext, dirs: list[str], cache: QueueCache) -> dict:
+    """The queue read from its directories (QueueError when they cannot be), with the cache's problem."""
+    cache_dir, cache_problem = private_cache_dir(cache.dir, cache.write)
+    summary = _queue.scan_queue(
+        dirs, ctx.now, cache_dir=cache_dir, cache_max_entries=cache.max_entries, write_cache=cache.write
+    ).to_dict()
+    summary["source"] = "directory"
+    if cache_problem:
+        summary["cache"] = dict(summary.get("cache") or {}, problem=cache_problem)
+    return summary
+
+
+def _not_all_seen(summary: dict, denied: list[str], status: str, evidence: list[str]) -> str:
+    """unknown (at least) for what this user could not read, and for ages mailq did not give; says why."""
     unreadable = (summary.get("anomalies") or {}).get("unreadable", 0)
     if unreadable and not is_root():
         status = _verdict.worst([status, "unknown"])
@@ -364,21 +393,24 @@ def collect_queue(
     if summary.get("source") == "mailq" and summary.get("count") and summary.get("oldest_age_seconds") is None:
         status = _verdict.worst([status, "unknown"])
         evidence.insert(0, "the age of the queued messages is not known (mailq's dates could not be read)")
+    return status
+
+
+def _space(summary: dict, path: str, min_free_blocks: int, status: str, evidence: list[str]) -> tuple[str, list[str]]:
+    """The free space of the queue's file system against sendmail's MinFreeBlocks (in summary["space"])."""
     try:
-        fs = os.statvfs(dirs[0])
-        space_status, space_evidence = _queue.space_verdict(fs.f_bavail, fs.f_blocks, fs.f_frsize, min_free_blocks)
-        summary["space"] = {
-            "free_bytes": fs.f_bavail * fs.f_frsize,
-            "free_blocks": fs.f_bavail,
-            "min_free_blocks": min_free_blocks,
-            "status": space_status,
-        }
-        status = _verdict.worst([status, space_status])
-        evidence = space_evidence + evidence
+        fs = os.statvfs(path)
     except OSError:
         summary["space"] = None
-    summary.update(name=name, present=True, verdict=verdict, status=status, evidence=evidence)
-    return summary
+        return status, evidence
+    space_status, space_evidence = _queue.space_verdict(fs.f_bavail, fs.f_blocks, fs.f_frsize, min_free_blocks)
+    summary["space"] = {
+        "free_bytes": fs.f_bavail * fs.f_frsize,
+        "free_blocks": fs.f_bavail,
+        "min_free_blocks": min_free_blocks,
+        "status": space_status,
+    }
+    return _verdict.worst([status, space_status]), space_evidence + evidence
 
 
 def _not_counted(name: str, path: str, why: str) -> dict:
@@ -409,33 +441,10 @@ def private_cache_dir(path: str | None, create: bool) -> tuple[str | None, str |
     return path, None
 
 
-def collect_queues(
-    names: list[str],
-    paths: dict,
-    now: float,
-    runner: Runner,
-    sendmail: str,
-    thresholds: dict,
-    timeout: float,
-    cache: dict | None = None,
-    not_run: str | None = None,
-) -> tuple[dict, dict]:
-    """Summaries of the named queues ("mta", "msp") and the queue area's check."""
-    queues = {
-        n: collect_queue(
-            n,
-            paths[f"{n}_queue_dirs"],
-            now,
-            runner,
-            sendmail,
-            thresholds,
-            timeout,
-            cache,
-            paths.get("min_free_blocks", 100),
-            not_run,
-        )
-        for n in names
-    }
+def collect_queues(ctx: HostContext, names: list[str], options: QueueOptions) -> tuple[dict, dict]:
+    """Summaries of the named queues ("mta", "msp") of the context's cf files, and the queue area's check."""
+    options = QueueOptions(options.thresholds, options.cache, ctx.paths.get("min_free_blocks", 100), options.not_run)
+    queues = {n: collect_queue(ctx, n, ctx.paths[f"{n}_queue_dirs"], options) for n in names}
     statuses = [q["status"] for q in queues.values()]
     # the worst first: the reason a queue is not ok must not hide behind an ok one
     ordered = sorted(queues.items(), key=lambda kv: -_verdict.ORDER.get(kv[1]["status"], 2))
@@ -447,9 +456,9 @@ def collect_queues(
     return queues, {"status": _verdict.worst(statuses), "reason": reason or "no queue configured"}
 
 
-def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: float, why: str, now: float) -> dict:
+def _mailq_fallback(ctx: HostContext, dirs: list[str], why: str) -> dict:
     """Count a queue root cannot list (an NFS root squash) with mailq; ``failed`` when mailq did not list it."""
-    res = runner.run([sendmail, "-OLogLevel=0", "-bp", f"-oQ{dirs[0]}"], timeout=timeout)
+    res = ctx.runner.run([ctx.sendmail, "-OLogLevel=0", "-bp", f"-oQ{dirs[0]}"], timeout=ctx.command_timeout)
     parsed = parse_mailq(res.stdout)
     count = sum(s.count for s in parsed.sections)
     by_domain: dict[str, int] = {}
@@ -462,7 +471,7 @@ def _mailq_fallback(dirs: list[str], runner: Runner, sendmail: str, timeout: flo
                 by_domain[dom] = by_domain.get(dom, 0) + 1
             key = _queue.reason_class(entry.reason)
             by_reason[key] = by_reason.get(key, 0) + 1
-            age = mailq_age(entry.queued, now)
+            age = mailq_age(entry.queued, ctx.now)
             if age is not None:
                 ages.append(age)
     failed = res.rc != 0 or not parsed.sections
@@ -506,72 +515,78 @@ def mailq_age(queued: str, now: float) -> int | None:
     return None
 
 
-def host_status(p: dict, check_mode: bool, runner: Runner | None = None, now: float | None = None) -> dict:
-    """Everything sendmail_status returns, from its parameters *p*: collect first, then decide.
+def host_status(ctx: HostContext) -> dict:
+    """Everything sendmail_status returns, from the context's parameters: collect first, then decide.
 
     No sendmail command runs unless the host's sendmail binary is sendmail's (another MTA's wrapper
     logs "fatal: usage" for sendmail's options) and this user is root (see NOT_ROOT_COMMANDS). What
     could not be done for lack of privilege is ``unknown`` with the privilege it needs.
     """
-    from . import _smtp  # here, not at the top: the queue summary never compiles it nor ssl (0.016 s a run)
-
-    now = time.time() if now is None else now
-    layout = _platform.detect()
-    runner = runner or SubprocessRunner()
-    sendmail = p["sendmail_path"] or layout.sendmail
-    paths = config_paths(p["config_path"], p["submit_config_path"], layout)
-    areas = p["areas"]
-    mta = collect_mta(sendmail, p["config_path"])
-    if not mta["binary_exists"]:
-        not_run = f"no {sendmail}: no sendmail command was run"
-    elif mta["binary_mta"] not in (None, "sendmail"):
-        not_run = f"{sendmail} is {_mta.name(mta['binary_mta'])}'s: no sendmail command was run"
-    elif not is_root():
-        not_run = NOT_ROOT_COMMANDS
-    else:
-        not_run = None
-    result: dict = {"changed": False, "platform": layout.family, "checks": {}, "mta": mta, "root": is_root()}
+    mta = collect_mta(ctx.sendmail, ctx.params["config_path"])
+    result: dict = {"changed": False, "platform": ctx.layout.family, "checks": {}, "mta": mta, "root": is_root()}
     result["python"] = {"version": platform.python_version(), "executable": sys.executable}
+    queue_check = _observe(ctx, result, _why_not_run(ctx.sendmail, mta))
+    result["checks"] = _decide(ctx.params, result, queue_check)
+    result["status"] = _verdict.worst([c["status"] for c in result["checks"].values()])
+    return result
+
+
+def _why_not_run(sendmail: str, mta: dict) -> str | None:
+    """Why no sendmail command may run on this host, or None."""
+    if not mta["binary_exists"]:
+        return f"no {sendmail}: no sendmail command was run"
+    if mta["binary_mta"] not in (None, "sendmail"):
+        return f"{sendmail} is {_mta.name(mta['binary_mta'])}'s: no sendmail command was run"
+    if not is_root():
+        return NOT_ROOT_COMMANDS
+    return None
+
+
+def _observe(ctx: HostContext, result: dict, not_run: str | None) -> dict | None:
+    """Collect each area of the context's ``areas`` into *result*; returns the queue area's check."""
+    p, areas = ctx.params, ctx.params["areas"]
     if "process" in areas:
-        result["daemon"] = collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
-        result["listening"] = collect_listening(p["ports"] or paths["ports"], result["daemon"].get("pid"))
+        result["daemon"] = collect_daemon(ctx.pidfile, ctx.now, ctx.runner)
+        result["listening"] = collect_listening(p["ports"] or ctx.paths["ports"], result["daemon"].get("pid"))
     if "config" in areas:
-        result["config"] = collect_config(
-            p["config_path"], sendmail, runner, p["command_timeout"], p["check_config"], not_run
-        )
+        result["config"] = collect_config(ctx, p["check_config"], not_run)
     if "syslog" in areas:
-        result["syslog"] = collect_syslog(
-            p["log_paths"] or layout.logs,
-            p["since_minutes"],
-            p["max_lines"],
-            now,
-            runner,
-            max_bytes=p["syslog_max_bytes"],
-        )
+        options = SyslogOptions(p["since_minutes"], p["max_lines"], p["syslog_max_bytes"])
+        result["syslog"] = collect_syslog(ctx, p["log_paths"] or ctx.layout.logs, options)
+    queue_check = None
     if "queue" in areas:
-        thresholds = {
-            "warn_count": p["queue_warn_count"],
-            "crit_count": p["queue_crit_count"],
-            "warn_age": p["queue_warn_age"],
-            "crit_age": p["queue_crit_age"],
-        }
-        cache = {"dir": p["queue_cache_dir"] if p["queue_cache"] and is_root() else None, "write": not check_mode}
+        thresholds = QueueThresholds(*(p[f"queue_{k}"] for k in ("warn_count", "crit_count", "warn_age", "crit_age")))
+        cache = QueueCache(p["queue_cache_dir"] if p["queue_cache"] and is_root() else None, not ctx.check_mode)
         result["queue"], queue_check = collect_queues(
-            ["mta", "msp"], paths, now, runner, sendmail, thresholds, p["command_timeout"], cache, not_run
+            ctx, ["mta", "msp"], QueueOptions(thresholds, cache, 100, not_run)
         )
-    if "smtp" in areas:
+    if "smtp" in areas or "tls" in areas:
+        from . import _smtp  # here, not at the top: the queue summary never compiles it nor ssl (0.016 s a run)
+
+        # one probe for both areas: with tls it also says STARTTLS and reads the certificate
         probe = _smtp.probe(
-            host=p["smtp_host"],
-            port=p["smtp_port"] or paths["ports"][0],
-            connect_timeout=p["smtp_timeout"],
-            banner_timeout=p["smtp_timeout"],
-            command_timeout=p["smtp_timeout"],
-            expect_hostname=(result.get("config") or {}).get("hostname"),
-        )
-        result["smtp"] = probe.to_dict()
+            _smtp.ProbeOptions(
+                host=p["smtp_host"],
+                port=p["smtp_port"] or ctx.paths["ports"][0],
+                connect_timeout=p["smtp_timeout"],
+                banner_timeout=p["smtp_timeout"],
+                command_timeout=p["smtp_timeout"],
+                expect_hostname=(result.get("config") or {}).get("hostname"),
+                tls="tls" in areas,
+            )
+        ).to_dict()
+        if "smtp" in areas:
+            result["smtp"] = probe
+        if "tls" in areas:
+            result["tls"] = _verdict.tls_observation(probe)
+    return queue_check
+
+
+def _decide(p: dict, result: dict, queue_check: dict | None) -> dict:
+    """The status and reason of each area collected (and of the MTA, always), from *result* and the thresholds."""
+    areas = p["areas"]
     banner = (result.get("smtp") or {}).get("banner")
-    checks = result["checks"]
-    checks["mta"] = _verdict.mta_check(mta, banner)
+    checks = {"mta": _verdict.mta_check(result["mta"], banner)}
     if "process" in areas:
         checks["process"] = _verdict.process_check(
             result["daemon"],
@@ -582,20 +597,18 @@ def host_status(p: dict, check_mode: bool, runner: Runner | None = None, now: fl
     if "config" in areas:
         checks["config"] = _verdict.config_check(result["config"])
     if "syslog" in areas:
-        checks["syslog"] = _verdict.syslog_check(
-            result["syslog"],
-            p["syslog_warn_errors"],
-            p["syslog_crit_errors"],
-            p["syslog_warn_warnings"],
-            p["syslog_crit_warnings"],
-            p["since_minutes"],
+        thresholds = _verdict.SyslogThresholds(
+            *(p[f"syslog_{k}"] for k in ("warn_errors", "crit_errors", "warn_warnings", "crit_warnings"))
         )
+        checks["syslog"] = _verdict.syslog_check(result["syslog"], thresholds, p["since_minutes"])
     if "queue" in areas:
         checks["queue"] = queue_check
     if "smtp" in areas:
         checks["smtp"] = _verdict.smtp_check(result["smtp"], p["smtp_warn_banner_ms"])
-    result["status"] = _verdict.worst([c["status"] for c in checks.values()])
-    return result
+    if "tls" in areas:
+        thresholds = _verdict.TlsThresholds(p["tls_warn_days"], p["tls_crit_days"], p["tls_required"])
+        checks["tls"] = _verdict.tls_check(result["tls"], thresholds)
+    return checks
 
 
 def sendmail_identity(pid: int, runner: Runner, proc_root: str = "/proc") -> dict | None:

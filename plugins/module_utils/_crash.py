@@ -22,6 +22,7 @@ import re
 import shutil
 import stat
 import time
+from dataclasses import dataclass
 
 from ._text import clean
 
@@ -106,10 +107,24 @@ def abort_problem(
     return None
 
 
-def core_glob(pattern: str, pid: int, comm: str, uid: int, gid: int, hostname: str, uses_pid: bool, cwd: str) -> str:
+@dataclass(frozen=True)
+class CoreTarget:
+    """What kernel.core_pattern's specifiers stand for, for the process about to dump."""
+
+    pid: int
+    comm: str
+    uid: int
+    gid: int
+    hostname: str
+    uses_pid: bool  # kernel.core_uses_pid
+    cwd: str  # a relative pattern is relative to the process's working directory
+
+
+def core_glob(pattern: str, target: CoreTarget) -> str:
     """Where the kernel writes the core for *pattern*, as a glob (%t and the like become '*')."""
-    known = {"p": str(pid), "P": str(pid), "i": str(pid), "I": str(pid), "u": str(uid), "g": str(gid)}
-    known.update({"s": "6", "e": comm[:15], "h": hostname, "%": "%"})
+    pid = str(target.pid)
+    known = {"p": pid, "P": pid, "i": pid, "I": pid, "u": str(target.uid), "g": str(target.gid)}
+    known.update({"s": "6", "e": target.comm[:15], "h": target.hostname, "%": "%"})
     out = []
     i = 0
     while i < len(pattern):
@@ -123,9 +138,9 @@ def core_glob(pattern: str, pid: int, comm: str, uid: int, gid: int, hostname: s
         out.append(glob_escape(char))
         i += 1
     path = "".join(out)
-    if uses_pid and "%p" not in pattern:
+    if target.uses_pid and "%p" not in pattern:
         path += f".{pid}"
-    return path if path.startswith("/") else os.path.join(glob_escape(cwd), path)
+    return path if path.startswith("/") else os.path.join(glob_escape(target.cwd), path)
 
 
 def glob_escape(text: str) -> str:

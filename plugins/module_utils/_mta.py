@@ -15,6 +15,7 @@ self-test, the banner. Pure functions over those strings.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 NAMES = {"sendmail": "sendmail", "postfix": "Postfix", "exim": "Exim", "opensmtpd": "OpenSMTPD"}
 
@@ -89,21 +90,25 @@ def banner_mta(banner: str | None) -> str | None:
     return None
 
 
-def identity(
-    sendmail_path: str,
-    binary_exists: bool,
-    real_path: str | None,
-    binary: str | None,
-    config_path: str,
-    config_exists: bool,
-    daemons: list[dict],
-) -> dict:
-    """What the host's MTA is: ``mta`` (sendmail, postfix, exim, opensmtpd or None), ``installed``
-    (sendmail's binary and configuration are there), and the evidence, each item naming its source.
+@dataclass(frozen=True)
+class Found:
+    """What was found on the host: the sendmail path, whether a binary is there, where it resolves to and
+    whose it is (:func:`binary_mta`), the configuration file, and the MTA daemons of the process table."""
 
-    *binary*: :func:`binary_mta` of the resolved path; *daemons*: ``[{pid, args, mta}]`` of the MTA
-    daemons found in the process table.
-    """
+    sendmail_path: str
+    binary_exists: bool
+    real_path: str | None
+    binary: str | None
+    config_path: str
+    config_exists: bool
+    daemons: list[dict] = field(default_factory=list)
+
+
+def identity(found: Found) -> dict:
+    """What the host's MTA is: ``mta`` (sendmail, postfix, exim, opensmtpd or None), ``installed``
+    (sendmail's binary and configuration are there), and the evidence, each item naming its source."""
+    sendmail_path, binary_exists, real_path = found.sendmail_path, found.binary_exists, found.real_path
+    binary, config_path, config_exists, daemons = found.binary, found.config_path, found.config_exists, found.daemons
     evidence = []
     if binary_exists:
         via = f" -> {real_path}" if real_path and real_path != sendmail_path else ""

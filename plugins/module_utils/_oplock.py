@@ -30,8 +30,10 @@ import os
 import secrets
 import stat
 import time
+from dataclasses import dataclass
 
 from . import _crash
+from ._context import HostContext, ModuleError
 from ._text import clean
 
 DEFAULT_DIR = "/run/opsiface-sendmail"
@@ -39,13 +41,28 @@ FALLBACK_DIR = "/var/run/opsiface-sendmail"  # where /run does not exist (Solari
 DEFAULT_WAIT = 30.0
 DEFAULT_GRACE = 600.0
 
-# The options every module that changes the host takes (doc fragment opsiface.sendmail.lock).
+# The options every module that changes the host takes (doc fragment opsiface.sendmail.lock), beside
+# _context.COMMON_ARGS: _context.argument_spec(SPEC, _oplock.ARGSPEC).
 ARGSPEC = {
     "lock_owner": {"type": "str"},
     "lock_wait": {"type": "float", "default": DEFAULT_WAIT},
     "lock_grace": {"type": "float", "default": DEFAULT_GRACE},
     "lock_dir": {"type": "path"},
 }
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one call asks of the lock: its *operation*; the run it belongs to (*owner*, None for a call of
+    its own); how long to wait for another operation and to keep the lease after; the controller running
+    the run; and a run whose lease may be taken over (*break_owner*, an operator ending a dead run)."""
+
+    operation: str
+    owner: str | None = None
+    wait: float = DEFAULT_WAIT
+    grace: float = DEFAULT_GRACE
+    controller: dict | None = None
+    break_owner: str | None = None
 
 
 class LockBusy(Exception):
@@ -240,28 +257,19 @@ class OpLock:
             raise
 
     # -- the operation
-    def acquire(
-        self,
-        operation: str,
-        owner: str | None = None,
-        wait: float = DEFAULT_WAIT,
-        grace: float = DEFAULT_GRACE,
-        controller: dict | None = None,
-        break_owner: str | None = None,
-    ) -> dict:
-        """Hold the host for this call: the flock, and the lease (taken, or renewed when *owner* holds it).
-
-        Waits at most *wait* seconds for another operation, then raises LockBusy naming it."""
+    def acquire(self, request: Request) -> dict:
+        """Hold the host for this call: the flock, and the lease (taken, or renewed when *request.owner*
+        holds it). Waits at most *request.wait* seconds for another operation, then raises LockBusy naming it."""
         self.fd = self._open()
-        deadline = self.monotonic() + max(0.0, wait)
+        deadline = self.monotonic() + max(0.0, request.wait)
         delay = 0.1
         while True:
             if self._try_flock():
                 now = self.clock()
                 found = read_lease(self.dir)
-                verdict = decide(found, owner, now, break_owner)
+                verdict = decide(found, request.owner, now, request.break_owner)
                 if verdict != "busy":
-                    return self._hold(found, verdict, operation, owner, grace, controller, now)
+                    return self._hold(found, verdict, request, now)
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
             else:
                 found = read_lease(self.dir)
@@ -269,14 +277,14 @@ class OpLock:
                     found = dict(found, expires=None)  # a module of it runs right now
             if self.monotonic() >= deadline:
                 self.close()
-                waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                waited = f" (waited {request.wait:g} s)" if request.wait > 0 else ""
                 raise LockBusy(describe(found, self.clock()) + waited, found)
             self.sleep(min(delay, max(0.0, deadline - self.monotonic())))
             delay = min(delay * 2, 1.0)
 
-    def _hold(self, found, verdict, operation, owner, grace, controller, now) -> dict:
+    def _hold(self, found: dict | None, verdict: str, request: Request, now: float) -> dict:
         if verdict == "renew":
-            lease = dict(found)
+            lease = dict(found or {})
         else:
             if found is not None:
                 why = (
@@ -288,15 +296,16 @@ class OpLock:
                 )
                 self.observations.append(f"took over the lock from {describe(found, now)} ({why})")
             lease = {
-                "owner": owner or f"{operation}-{os.getpid()}-{secrets.token_hex(4)}",
-                "operation": operation,
+                "owner": request.owner or f"{request.operation}-{os.getpid()}-{secrets.token_hex(4)}",
+                "operation": request.operation,
                 "since": now,
-                "controller": controller,
-                "private": owner is None,
+                "controller": request.controller,
+                "private": request.owner is None,
             }
-        lease.update(pid=os.getpid(), step=operation, expires=now + max(grace, 1.0), grace=grace)
-        if controller and not lease.get("controller"):
-            lease["controller"] = controller
+        grace = request.grace
+        lease.update(pid=os.getpid(), step=request.operation, expires=now + max(grace, 1.0), grace=grace)
+        if request.controller and not lease.get("controller"):
+            lease["controller"] = request.controller
         self._write(lease)
         self.lease = lease
         return lease
@@ -346,61 +355,65 @@ class OpLock:
             self.close()
 
 
-class Held:
-    """``with Held(module, operation) as lock:`` for a module call that changes the host.
+def hold(ctx: HostContext, operation: str) -> OpLock | None:
+    """Hold the host for the rest of this module call (a call that changes the host), with the lock options
+    of the context (doc fragment opsiface.sendmail.lock); released when the call ends (``ctx.close``),
+    keeping the run's lease when *lock_owner* is given, else dropping this call's own.
 
-    Takes the lock before anything is done (check mode: only says who holds it), and on leaving
-    - normally or through exit_json/fail_json - keeps the run's lease (*lock_owner* given) or drops
-    its own. A busy host fails the module, having done nothing."""
+    Check mode takes no lock: it warns when another operation holds the host. A busy host is a
+    ModuleError: nothing was done."""
+    p = ctx.params
+    if ctx.check_mode:
+        held = read_lease(lock_dir(p.get("lock_dir")))
+        if held is not None and held.get("owner") != p.get("lock_owner") and not is_stale(held, time.time()):
+            ctx.warn("check mode: " + describe(held, time.time()) + "; a real run would wait for it")
+        return None
+    lock = OpLock(p.get("lock_dir"))
+    try:
+        lock.acquire(Request(operation, p.get("lock_owner"), p["lock_wait"], p["lock_grace"]))
+    except (LockBusy, LockError) as exc:
+        raise ModuleError(f"{operation} refused: {exc}; nothing was done") from exc
+    except OSError as exc:
+        raise ModuleError(f"{operation} refused: the operation lock: {exc}; nothing was done") from exc
 
-    def __init__(self, module, operation: str, result: dict | None = None) -> None:
-        self.module = module
-        self.operation = operation
-        self.result = result if result is not None else {}
-        self.lock: OpLock | None = None
-
-    def __enter__(self) -> OpLock | None:
-        p = self.module.params
-        if self.module.check_mode:
-            held = read_lease(lock_dir(p.get("lock_dir")))
-            if held is not None and held.get("owner") != p.get("lock_owner") and not is_stale(held, time.time()):
-                self.result.setdefault("observations", []).append(
-                    "check mode: " + describe(held, time.time()) + "; a real run would wait for it"
-                )
-            return None
-        self.lock = OpLock(p.get("lock_dir"))
+    def release() -> None:
         try:
-            lease = self.lock.acquire(self.operation, p.get("lock_owner"), p["lock_wait"], p["lock_grace"])
-        except (LockBusy, LockError) as exc:
-            self.lock = None
-            self.module.fail_json(msg=f"{self.operation} refused: {exc}; nothing was done", **self.result)
-        except OSError as exc:
-            self.lock = None
-            self.module.fail_json(msg=f"{self.operation} refused: the operation lock: {exc}; nothing was done")
-        self.result["lock"] = {k: lease.get(k) for k in ("owner", "operation", "since", "pid")}
-        self.result.setdefault("observations", []).extend(self.lock.observations)
-        return self.lock
+            lock.release(keep=bool(p.get("lock_owner")))
+        except OSError:
+            pass
 
-    def __exit__(self, *exc) -> None:
-        lock, self.lock = self.lock, None
-        if lock is not None:
-            try:
-                lock.release(keep=bool(self.module.params.get("lock_owner")))
-            except OSError:
-                pass
+    ctx.on_close(release)
+    return lock
 
-    def attach(self) -> Held:
-        """Take the lock now and release it in the module's own exit_json/fail_json, just before they
-        exit: for a main() whose every path ends in one of them, without re-indenting it under ``with``."""
-        self.__enter__()
-        if self.lock is not None:
-            for name in ("exit_json", "fail_json"):
-                setattr(self.module, name, self._releasing(getattr(self.module, name)))
-        return self
 
-    def _releasing(self, done):
-        def call(*args, **kwargs):
-            self.__exit__(None, None, None)
-            return done(*args, **kwargs)
-
-        return call
+def lease(ctx: HostContext) -> dict:
+    """sendmail_lock: take (``state=acquired``) or drop (``released``) the lease of a run of several calls."""
+    p = ctx.params
+    directory = lock_dir(p["lock_dir"])
+    if ctx.check_mode:
+        held = read_lease(directory)
+        seen = [describe(held, time.time())] if held and held.get("owner") != p["owner"] else []
+        return {"changed": False, "lease": held, "observations": seen}
+    lock = OpLock(directory)
+    try:
+        if p["state"] == "released":
+            done = lock.drop(p["owner"], p["wait"])
+            notes = [done["reason"]] if done["reason"] else [f"released the lease of {p['owner']}"]
+            return {
+                "changed": done["released"],
+                "released": done["released"],
+                "lease": done["lease"],
+                "observations": notes,
+            }
+        request = Request(p["operation"], p["owner"], p["wait"], p["grace"], p["controller"], p["break_owner"])
+        taken = lock.acquire(request)
+        lock.release(keep=True)
+    except LockBusy as exc:
+        raise ModuleError(f"{p['operation']} refused: {exc}; nothing was done", lease=exc.lease, busy=True) from exc
+    except (LockError, OSError) as exc:
+        raise ModuleError(f"the host's operation lock cannot be used: {exc}") from exc
+    lock.observations.append(
+        f"holds the host for {taken.get('operation')} (run {taken.get('owner')}) since "
+        f"{iso(taken.get('since'))}; each step renews the lease for {p['grace']:g} s"
+    )
+    return {"changed": False, "lease": taken, "observations": lock.observations}

@@ -350,6 +350,33 @@ def socket_owners(proc_root: str, inodes: set[int]) -> dict[int, int]:
     return owners
 
 
+def read_proc_text(path: str, limit: int = 1 << 20) -> str:
+    """Up to *limit* bytes of a /proc file as text ("" when it cannot be read: the process is gone).
+
+    Read to its end, not with one read(): /proc's seq files (maps, limits) give one page per read()
+    (a single os.read of /proc/self/maps returned 3,930 of its 14,100 bytes), so _collect.read_file,
+    made for files on disk, would cut them."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def read_proc_int(path: str) -> int | None:
+    """A /proc/sys value that is one integer (ptrace_scope, suid_dumpable), or None."""
+    text = read_proc_text(path, 64).strip()
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def read_link(path: str) -> str | None:
+    """Where a /proc link (exe, cwd) points, or None when the process is gone or it cannot be read."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
 def read_proc_comm_args(proc_root: str, pid: int) -> str | None:
     try:
         with open(os.path.join(proc_root, str(pid), "cmdline"), "rb") as fh:

@@ -20,11 +20,15 @@ import os
 import shutil
 import stat
 import time
+from typing import TYPE_CHECKING
 
 from . import _crash, _process
 from ._queue import QueueError, _leaf_dirs, parse_qf, queue_owners, read_control, split_name
 from ._runner import Runner
-from ._text import clean
+from ._text import clean, clean_lines
+
+if TYPE_CHECKING:
+    from ._context import HostContext
 
 BATCH = 50
 
@@ -37,55 +41,44 @@ def sendmail_queue_args(queue: str, submit_config: str | None) -> list[str]:
 
 
 def _in_batches(runner: Runner, base: list[str], queue_ids: list[str], timeout: float, limit: int) -> list[dict]:
-    """Run *base* + one -qI<id> per queue ID, BATCH IDs per sendmail process."""
+    """Run *base* + one -qI<id> per queue ID, BATCH IDs per sendmail process; the output as text and as
+    lines (``output_lines``, like Ansible's ``stdout_lines``)."""
     runs = []
     for i in range(0, len(queue_ids), BATCH):
         batch = queue_ids[i : i + BATCH]
         res = runner.run([*base, *(f"-qI{qid}" for qid in batch)], timeout=timeout)
+        lines = clean_lines(res.stdout + res.stderr, limit)
         runs.append(
             {
                 "queue_ids": batch,
                 "rc": res.rc,
                 "timed_out": res.timed_out,
-                "output": clean(res.stdout + res.stderr, limit),
+                "output": "\n".join(lines),
+                "output_lines": lines,
             }
         )
     return runs
 
 
-def flush(
-    runner: Runner,
-    sendmail: str,
-    queue: str,
-    queue_ids: list[str],
-    verbose: bool,
-    timeout: float,
-    submit_config: str | None = None,
-) -> list[dict]:
-    """One delivery attempt for exactly these IDs (-qI per ID); with *verbose*, sendmail's transcript."""
-    base = [sendmail, *sendmail_queue_args(queue, submit_config), *(["-v"] if verbose else [])]
-    runs = _in_batches(runner, base, queue_ids, timeout, 16384)
+def flush(ctx: HostContext, queue: str, queue_ids: list[str], verbose: bool = False) -> list[dict]:
+    """One delivery attempt for exactly these IDs (-qI per ID); with *verbose*, sendmail's transcript
+    (``transcript``, and ``transcript_lines``)."""
+    base = [ctx.sendmail, *sendmail_queue_args(queue, ctx.params.get("submit_config_path"))]
+    runs = _in_batches(ctx.runner, base + (["-v"] if verbose else []), queue_ids, ctx.command_timeout, 16384)
     for run in runs:
         run["transcript"] = run.pop("output") if verbose else None
+        run["transcript_lines"] = run.pop("output_lines") if verbose else []
     return runs
 
 
-def quarantine(
-    runner: Runner,
-    sendmail: str,
-    queue: str,
-    queue_ids: list[str],
-    reason: str | None,
-    timeout: float,
-    submit_config: str | None = None,
-) -> list[dict]:
+def quarantine(ctx: HostContext, queue: str, queue_ids: list[str], reason: str | None) -> list[dict]:
     """Hold (-Q<reason>) or, with reason None, release (-qQ -Q) exactly these IDs."""
     base = [
-        sendmail,
-        *sendmail_queue_args(queue, submit_config),
+        ctx.sendmail,
+        *sendmail_queue_args(queue, ctx.params.get("submit_config_path")),
         *(["-qQ", "-Q"] if reason is None else [f"-Q{reason}"]),
     ]
-    return _in_batches(runner, base, queue_ids, timeout, 4096)
+    return _in_batches(ctx.runner, base, queue_ids, ctx.command_timeout, 4096)
 
 
 def ensure_private_dir(path: str) -> None:

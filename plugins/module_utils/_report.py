@@ -6,17 +6,13 @@
 observations and actions taken." Each host gets a status, whether to escalate,
 the reasons, the checks with their figures, what was observed (with values)
 and what the run did. The fleet report renders the same data as JSON,
-Markdown, a self-contained HTML page and JUnit XML.
+Markdown, a self-contained HTML page, JUnit XML and Prometheus metrics: this file builds that
+data (the fleet model, docs/fleet.schema.json); plugin_utils/_render.py and _metrics.py render it.
 """
 
 from __future__ import annotations
 
-import html
-import json
-import re
-from xml.sax.saxutils import escape as xml_escape
-from xml.sax.saxutils import quoteattr
-
+from . import _history
 from ._text import clean
 
 # Host statuses, least to most severe. unknown (Nagios UNKNOWN) is a check that could not be done
@@ -24,7 +20,7 @@ from ._text import clean
 # could not be seen may be critical, below critical because a fault that was seen outranks it.
 RANK = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3, "unreachable": 4}
 STATUSES = tuple(RANK)
-AREAS = ("mta", "process", "config", "syslog", "queue", "smtp", "delivery")
+AREAS = ("mta", "process", "config", "syslog", "queue", "smtp", "tls", "delivery")
 
 
 def host_status(checks: dict) -> str:
@@ -75,28 +71,8 @@ def access_failure(message: str) -> str | None:
     return None
 
 
-def _cut(text: str, limit: int) -> str:
-    """*text*, or its start up to the last whitespace within *limit* characters (never inside a word
-    or number), marked; the whole text when no whitespace allows a cut."""
-    if len(text) <= limit:
-        return text
-    cut = max(text.rfind(" ", 0, limit + 1), text.rfind("\t", 0, limit + 1))
-    if cut <= 0:
-        return text
-    return text[:cut].rstrip(" ;,:") + " [...]"
-
-
 def _age(seconds) -> str:
-    if seconds is None:
-        return "n/a"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+    return "n/a" if seconds is None else _history.duration(seconds)
 
 
 def _top(counts: dict | None, n: int = 3) -> str:
@@ -182,9 +158,12 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
             "quarantined",
             "anomalies",
             "verdict",
+            "size_bytes",
         )
         checks["queue"]["count"] = mta_q.get("count", 0)
-        checks["queue"]["msp"] = {k: msp.get(k) for k in ("count", "oldest_age_seconds", "verdict", "by_reason")}
+        checks["queue"]["msp"] = {
+            k: msp.get(k) for k in ("count", "oldest_age_seconds", "verdict", "by_reason", "size_bytes")
+        }
         for name, q in (("MTA", mta_q), ("MSP", msp)):
             if q.get("present") and q.get("count") is None:
                 observations.append(f"queue: {name} {q.get('path')} not counted: {(q.get('evidence') or ['?'])[0]}")
@@ -204,6 +183,9 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
             )
         else:
             observations.append(f"smtp: {smtp.get('failure')}: {smtp.get('detail')}")
+    if "tls" in src and status.get("tls") is not None:
+        checks["tls"], seen = tls_result(src["tls"], status["tls"])
+        observations.append(seen)
     if delivery is not None:
         mailbox = delivery.get("mailbox") or {}
         ok = bool(delivery.get("success")) and bool(mailbox.get("removed"))
@@ -260,6 +242,20 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
     }
 
 
+def tls_result(check: dict, tls: dict) -> tuple[dict, str]:
+    """The tls area's check with its figures, and its observation (#16: the sixth area, docs/architecture.md)."""
+    cert = tls.get("certificate") or {}
+    figures = dict(check, offered=tls.get("offered"), version=tls.get("version"), not_after=cert.get("not_after"))
+    if tls.get("offered") is None:
+        return figures, f"tls: not known: {tls.get('probe_failure')}"
+    if not tls.get("offered"):
+        return figures, f"tls: port {tls.get('port')} does not offer STARTTLS"
+    return figures, (
+        f"tls: STARTTLS {tls.get('version') or 'failed: ' + str(tls.get('error'))}, certificate "
+        f"{cert.get('subject') or '?'} until {cert.get('not_after') or '?'}"
+    )
+
+
 def unreachable_result(message: str) -> dict:
     return {
         "status": "unreachable",
@@ -282,14 +278,6 @@ def access_result(cause: str, message: str, escalate_on: str = "critical") -> di
         "observations": [f"access: privilege escalation failed: {clean(message, 512)}"],
         "actions": ["none: nothing ran on the host"],
     }
-
-
-OPERATION_TITLES = {
-    "healthcheck": "sendmail health check",
-    "restart": "sendmail restart",
-    "crash_capture": "sendmail crash capture",
-    "trace": "sendmail trace",
-}
 
 
 def _step_text(result: dict) -> str:
@@ -378,182 +366,65 @@ def operation_result(steps: list[tuple[str, dict | None]], escalate_on: str = "c
 def fleet(
     hosts: dict, run_id: str, started: str, finished: str, extra: dict | None = None, operation: str = "healthcheck"
 ) -> dict:
-    summary = dict({"total": len(hosts)}, **{status: 0 for status in STATUSES})
-    for result in hosts.values():
-        summary[result["status"]] = summary.get(result["status"], 0) + 1
+    """The fleet model: the JSON that docs/fleet.schema.json describes (fleet.json, <operation>.json).
+
+    Every rendering (Markdown, HTML, JUnit, metrics) is made from this and nothing else."""
     data = {
         "schema": f"opsiface.sendmail/{operation}/v1",
         "operation": operation,
         "run_id": run_id,
         "started": started,
         "finished": finished,
-        "summary": summary,
-        "escalate": sorted(h for h, r in hosts.items() if r.get("escalate")),
+        "summary": {},
+        "escalate": [],
         "hosts": dict(sorted(hosts.items())),
     }
+    _summarise(data)
     if extra:
         data.update(extra)
     return data
 
 
-def _ordered(data: dict) -> list[tuple[str, dict]]:
-    return sorted(data["hosts"].items(), key=lambda kv: (-RANK.get(kv[1]["status"], 0), kv[0]))
+def _summarise(data: dict) -> None:
+    summary = dict({"total": len(data["hosts"])}, **{status: 0 for status in STATUSES})
+    for result in data["hosts"].values():
+        summary[result["status"]] = summary.get(result["status"], 0) + 1
+    for key in ("new", "recovered", "persisting"):  # set by with_history
+        if key in data["summary"]:
+            summary[key] = data["summary"][key]
+    data["summary"] = summary
+    data["escalate"] = sorted(h for h, r in data["hosts"].items() if r.get("escalate"))
 
 
-# Markdown that a viewer would act on: inline HTML (entities), emphasis, code, links and images, table cells.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}|~#!])")
+def with_history(data: dict, history: dict, policy: _history.Policy, record: bool = True) -> dict:
+    """Add what changed since the last run to a health check's model; return each host's history to keep.
 
-
-def md(value) -> str:
-    """Host-provided text as inert Markdown, escaped once at the edge, as render_html escapes HTML.
-
-    Raw HTML becomes entities (an SMTP banner's ``<img src=x onerror=...>`` is shown, never rendered),
-    Markdown punctuation is backslash-escaped (no emphasis, links, images or code spans, and ``|`` cannot
-    end a table cell), and line breaks and other control characters are made visible (a cell or list item
-    stays on one line)."""
-    text = clean(str(value), 4096)
-    text = html.escape(text, quote=False)
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-def render_markdown(data: dict) -> str:
-    s = data["summary"]
-    lines = [
-        f"# {md(_title(data))} {md(data['run_id'])}",
-        "",
-        f"Started {md(data['started'])}, finished {md(data['finished'])}. {_counts(s)}.",
-        "",
-        "| host | status | escalate | reasons |",
-        "| --- | --- | --- | --- |",
-    ]
-    for host, r in _ordered(data):
-        reasons = "<br>".join(md(x) for x in r["reasons"]) or "-"
-        lines.append(f"| {md(host)} | {md(r['status'])} | {'yes' if r['escalate'] else 'no'} | {reasons} |")
-    if data.get("pending"):
-        lines += ["", _pending(data, md) + "."]
-    lines += ["", "## Observations and actions", ""]
-    for host, r in _ordered(data):
-        lines.append(f"### {md(host)} ({md(r['status'])})")
-        lines += [f"- {md(o)}" for o in r["observations"]]
-        lines += [f"- action: {md(a)}" for a in r["actions"]]
-        lines.append("")
-    return "\n".join(lines)
-
-
-COLOURS = {"ok": "#2e7d32", "warning": "#ed6c02", "unknown": "#546e7a", "critical": "#c62828", "unreachable": "#6a1b9a"}
-
-
-def _counts(summary: dict) -> str:
-    return f"{summary['total']} hosts: " + ", ".join(f"{summary.get(k, 0)} {k}" for k in STATUSES)
-
-
-def _pending(data: dict, escape=str) -> str:
-    """What became of the hosts of a rolling run that are not in the report (yet)."""
-    hosts = ", ".join(escape(h) for h in data["pending"])
-    if data.get("rollout_stopped"):
-        return f"Not reached (the rollout stopped before them): {hosts}"
-    return f"Not done yet (a later batch of this rollout): {hosts}"
-
-
-HTML_TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>__TITLE__ __RUN__</title>
-<style>
-body{font-family:sans-serif;margin:1.5em;color:#222}
-.cards{display:flex;gap:1em;margin:1em 0}
-.card{padding:.6em 1em;border-radius:6px;color:#fff;min-width:7em}
-table{border-collapse:collapse;width:100%}
-th,td{border:1px solid #ccc;padding:.35em .5em;vertical-align:top;text-align:left}
-th{background:#eee;cursor:pointer;user-select:none}
-td.status{color:#fff;font-weight:bold}
-ul{margin:.2em 0;padding-left:1.2em}
-details summary{cursor:pointer}
-</style></head><body>
-<h1>__TITLE__</h1>
-<p>Run <code>__RUN__</code>, started __STARTED__, finished __FINISHED__.</p>
-<div class="cards">__CARDS__</div>
-<table id="hosts"><thead><tr>
-<th data-k="0">host</th><th data-k="1">status</th><th data-k="2">escalate</th><th>reasons</th><th>observations and actions</th>
-</tr></thead><tbody>
-__ROWS__
-</tbody></table>
-<script>
-document.querySelectorAll('th[data-k]').forEach(function(th){th.addEventListener('click',function(){
-var k=+th.dataset.k,tb=document.querySelector('#hosts tbody'),rows=Array.from(tb.rows);
-var dir=th.dataset.dir==='asc'?-1:1;th.dataset.dir=dir===1?'asc':'desc';
-rows.sort(function(a,b){var x=a.cells[k].dataset.v||a.cells[k].textContent,y=b.cells[k].dataset.v||b.cells[k].textContent;
-return (x>y?1:x<y?-1:0)*dir;});rows.forEach(function(r){tb.appendChild(r);});});});
-</script>
-</body></html>
-"""
-
-
-def render_html(data: dict) -> str:
-    s = data["summary"]
-    cards = "".join(
-        f'<div class="card" style="background:{COLOURS.get(k, "#555")}"><b>{s.get(k, 0)}</b><br>{k}</div>'
-        for k in STATUSES
-    )
-    rows = []
-    for host, r in _ordered(data):
-        colour = COLOURS.get(r["status"], "#555")
-        reasons = "".join(f"<li>{html.escape(x)}</li>" for x in r["reasons"]) or "<li>-</li>"
-        details = "".join(f"<li>{html.escape(x)}</li>" for x in r["observations"])
-        details += "".join(f"<li><b>action:</b> {html.escape(x)}</li>" for x in r["actions"])
-        rows.append(
-            f'<tr class="host" data-host="{html.escape(host)}"><td>{html.escape(host)}</td>'
-            f'<td class="status" data-v="{RANK.get(r["status"], 0)}" style="background:{colour}">{html.escape(r["status"])}</td>'
-            f"<td>{'yes' if r['escalate'] else 'no'}</td><td><ul>{reasons}</ul></td>"
-            f"<td><details><summary>{len(r['observations'])} observation(s), {len(r['actions'])} action(s)</summary>"
-            f"<ul>{details}</ul></details></td></tr>"
-        )
-    return (
-        HTML_TEMPLATE.replace("__TITLE__", html.escape(_title(data)))
-        .replace("__RUN__", html.escape(data["run_id"]))
-        .replace("__STARTED__", html.escape(data["started"]))
-        .replace("__FINISHED__", html.escape(data["finished"]))
-        .replace("__CARDS__", cards)
-        .replace("__ROWS__", "\n".join(rows))
-    )
-
-
-def render_junit(data: dict) -> str:
-    cases = []
-    failures = 0
-    for host, r in sorted(data["hosts"].items()):
-        checks = r["checks"] or {"reachability": {"status": r["status"], "reason": "; ".join(r["reasons"])}}
-        for area, check in checks.items():
-            name = quoteattr(f"{host}.{area}")
-            body = ""
-            status = check.get("status")
-            if status not in ("ok",):
-                failures += 1
-                body = (
-                    f"<failure type={quoteattr(str(status))} message={quoteattr(clean(check.get('reason'), 512))}>"
-                    f"{xml_escape(json.dumps(check, default=str)[:4000])}</failure>"
-                )
-            cases.append(f"  <testcase classname={quoteattr('sendmail.' + host)} name={name}>{body}</testcase>")
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<testsuite name="sendmail-{data.get("operation", "healthcheck")}" tests="{len(cases)}" failures="{failures}" errors="0" '
-        f"timestamp={quoteattr(data['finished'])}>\n" + "\n".join(cases) + "\n</testsuite>\n"
-    )
-
-
-def _title(data: dict) -> str:
-    operation = data.get("operation", "healthcheck")
-    return OPERATION_TITLES.get(operation, f"sendmail {operation}")
-
-
-def summary_lines(data: dict, limit: int = 300) -> list[str]:
-    """The console summary: the counts, then one line per host that is not ok, cut at a word boundary."""
-    lines = [_counts(data["summary"])]
-    for host, r in _ordered(data):
-        if r["status"] != "ok":
-            lines.append(
-                f"{host}: {r['status'].upper()}{' (escalate)' if r['escalate'] else ''}: "
-                + _cut("; ".join(r["reasons"]) or "-", limit)
-            )
-    if data.get("pending"):
-        lines.append(_pending(data))
-    return lines
+    *history* maps a host to its earlier records, oldest first (see _history.parse/merge/bounded).
+    Per host: previous, since, consecutive, state_type, flapping, trend, changes (and a queue that is
+    projected to reach queue_crit_count within the horizon warns); in the summary the hosts that are
+    new, recovered and persisting; escalate only for hard states and once for a host that starts
+    flapping. With *record* false (a run of only some checks) the histories are returned unchanged."""
+    new, recovered, persisting, keep = [], [], [], {}
+    now = _history.parse_time(data["finished"]) or 0.0
+    for host, result in data["hosts"].items():
+        runs = list(history.get(host) or [])
+        got = _history.assess(result, runs, data["run_id"], data["finished"], policy)
+        for flag, names in (("new", new), ("recovered", recovered), ("persisting", persisting)):
+            if got[flag]:
+                names.append(host)
+        if record:
+            runs = _history.merge([got["record"]], runs)
+        keep[host] = _history.bounded(runs, policy, now)
+    data["summary"].update(new=new, recovered=recovered, persisting=persisting)
+    _summarise(data)
+    data["history"] = {
+        "recorded": record,
+        "runs": policy.runs,
+        "days": policy.days,
+        "hard_after": policy.hard_after,
+        "flap_window": policy.flap_window,
+        "flap_threshold": policy.flap_threshold,
+        "queue_horizon_hours": policy.queue_horizon_hours,
+        "queue_crit_count": policy.queue_crit_count,
+    }
+    return keep

@@ -141,95 +141,36 @@ def _ms(start: float) -> float:
     return round((time.monotonic() - start) * 1000, 1)
 
 
-def probe(
-    host: str = "127.0.0.1",
-    port: int = 25,
-    connect_timeout: float = 5.0,
-    banner_timeout: float = 10.0,
-    command_timeout: float = 10.0,
-    expect_hostname: str | None = None,
-    helo: str | None = None,
-    tls: bool = False,
-    send: dict | None = None,
-) -> ProbeResult:
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Where one probe connects and how long each step may take; *tls*: say STARTTLS when it is offered."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    connect_timeout: float = 5.0
+    banner_timeout: float = 10.0
+    command_timeout: float = 10.0
+    expect_hostname: str | None = None
+    helo: str | None = None
+    tls: bool = False
+
+
+def probe(options: ProbeOptions, send: dict | None = None) -> ProbeResult:
     """Run one SMTP probe; never raises for network trouble (it is the *result*).
 
     *send* (optional): {"mail_from", "rcpt_to", "subject", "token"} to send one message.
     """
-    result = ProbeResult(host=host, port=port, expected_hostname=expect_hostname)
-    result.helo = check_value("helo", helo or f"{PROBE_HELO_PREFIX}.{socket.gethostname() or 'localhost'}")
+    o = options
+    result = ProbeResult(host=o.host, port=o.port, expected_hostname=o.expect_hostname)
+    result.helo = check_value("helo", o.helo or f"{PROBE_HELO_PREFIX}.{socket.gethostname() or 'localhost'}")
     started = time.monotonic()
     sock = None
     try:
-        step = time.monotonic()
-        deadline = step + connect_timeout
-        try:
-            addresses = resolve(host, port, connect_timeout)
-        except DnsError as exc:
-            return _fail(result, "dns", str(exc), started)
-        try:
-            sock = _connect(addresses, deadline)
-        except ConnectionRefusedError:
-            return _fail(result, "refused", f"connection to {host}:{port} refused", started)
-        except (socket.timeout, TimeoutError):  # _connect's deadline; socket.timeout is TimeoutError only from 3.10
-            return _fail(
-                result, "timeout_connect", f"no connection to {host}:{port} within {connect_timeout} s", started
-            )
-        except ConnectionResetError:
-            # Something accepted the connection and reset it before connect() returned (a peer that resets right
-            # after its greeting can win that race): a listener is there, so it is the same failure as a reset
-            # one step later, not "refused".
-            return _fail(
-                result, "protocol_error", f"connection to {host}:{port} reset as soon as it was accepted", started
-            )
-        except OSError as exc:
-            return _fail(result, "refused", f"cannot connect to {host}:{port}: {exc.strerror or exc}", started)
-        result.timings["connect"] = _ms(step)
-        conn = _Conn(sock)
-        step = time.monotonic()
-        try:
-            banner = conn.read_reply(banner_timeout)
-        except TimeoutError:
-            return _fail(result, "timeout_banner", f"no banner within {banner_timeout} s", started)
-        result.timings["banner"] = _ms(step)
-        result.banner = banner.text[:512] if banner.code is None else f"{banner.code} {banner.text}"[:512]
-        result.banner_code = banner.code
-        if banner.code in (421, 554):
-            return _fail(result, "rejecting", f"greeting {banner.code}: {banner.text[:200]}", started)
-        if banner.code != 220:
-            return _fail(result, "protocol_error", f"unexpected greeting: {result.banner}", started)
-        words = banner.lines[0].split() if banner.lines else []
-        result.hostname = words[0] if words else None
-        if expect_hostname and (result.hostname or "").lower().rstrip(".") != expect_hostname.lower().rstrip("."):
-            _quit(conn, command_timeout, result)
-            return _fail(
-                result, "hostname_mismatch", f"banner names {result.hostname!r}, expected {expect_hostname!r}", started
-            )
-        step = time.monotonic()
-        conn.send(f"EHLO {result.helo}", command_timeout)
-        ehlo = conn.read_reply(command_timeout)
-        result.timings["ehlo"] = _ms(step)
-        result.ehlo_code = ehlo.code
-        if ehlo.code != 250:
-            _quit(conn, command_timeout, result)
-            return _fail(result, "protocol_error", f"EHLO answered {ehlo.code}: {ehlo.text[:200]}", started)
-        result.esmtp_extensions = [line.split()[0].upper() for line in ehlo.lines[1:] if line.split()]
-        result.starttls["offered"] = "STARTTLS" in result.esmtp_extensions
-        if tls and result.starttls["offered"]:
-            conn = _starttls(conn, host, result, command_timeout)
-            if conn is None:
-                return _fail(result, "protocol_error", f"STARTTLS failed: {result.starttls.get('error')}", started)
-        if send:
-            if not _send(conn, send, result, command_timeout):
-                _quit(conn, command_timeout, result)
-                # a reply refused the message (4xx/5xx): mail is not accepted, unlike a slow delivery later
-                return _fail(result, "not_accepted", result.detail or "sending the test message failed", started)
-        _quit(conn, command_timeout, result)
-        if result.quit_code != 221:
-            return _fail(result, "quit_not_221", f"QUIT answered {result.quit_code}", started)
-        result.success = True
-        result.timings["total"] = _ms(started)
-        return result
+        opened = _open(o, result, started)
+        if isinstance(opened, ProbeResult):
+            return opened  # the failure to connect
+        sock = opened
+        return _session(_Conn(sock), o, send, result, started)
     except TimeoutError:
         return _fail(result, "timeout_command", "a command got no reply in time", started)
     except (ConnectionError, OSError) as exc:
@@ -242,6 +183,77 @@ def probe(
                 sock.close()
             except OSError:
                 pass
+
+
+def _open(o: ProbeOptions, result: ProbeResult, started: float) -> socket.socket | ProbeResult:
+    """The connected socket, or the failed result (dns, refused, timeout_connect, protocol_error)."""
+    host, port = o.host, o.port
+    step = time.monotonic()
+    try:
+        addresses = resolve(host, port, o.connect_timeout)
+    except DnsError as exc:
+        return _fail(result, "dns", str(exc), started)
+    try:
+        sock = _connect(addresses, step + o.connect_timeout)
+    except ConnectionRefusedError:
+        return _fail(result, "refused", f"connection to {host}:{port} refused", started)
+    except (socket.timeout, TimeoutError):  # _connect's deadline; socket.timeout is TimeoutError only from 3.10
+        return _fail(result, "timeout_connect", f"no connection to {host}:{port} within {o.connect_timeout} s", started)
+    except ConnectionResetError:
+        # Something accepted the connection and reset it before connect() returned (a peer that resets right
+        # after its greeting can win that race): a listener is there, so it is the same failure as a reset
+        # one step later, not "refused".
+        return _fail(result, "protocol_error", f"connection to {host}:{port} reset as soon as it was accepted", started)
+    except OSError as exc:
+        return _fail(result, "refused", f"cannot connect to {host}:{port}: {exc.strerror or exc}", started)
+    result.timings["connect"] = _ms(step)
+    return sock
+
+
+def _session(conn: _Conn, o: ProbeOptions, send: dict | None, result: ProbeResult, started: float) -> ProbeResult:
+    """Banner, EHLO, (STARTTLS), (the test message), QUIT on a connected socket."""
+    step = time.monotonic()
+    try:
+        banner = conn.read_reply(o.banner_timeout)
+    except TimeoutError:
+        return _fail(result, "timeout_banner", f"no banner within {o.banner_timeout} s", started)
+    result.timings["banner"] = _ms(step)
+    result.banner = banner.text[:512] if banner.code is None else f"{banner.code} {banner.text}"[:512]
+    result.banner_code = banner.code
+    if banner.code in (421, 554):
+        return _fail(result, "rejecting", f"greeting {banner.code}: {banner.text[:200]}", started)
+    if banner.code != 220:
+        return _fail(result, "protocol_error", f"unexpected greeting: {result.banner}", started)
+    words = banner.lines[0].split() if banner.lines else []
+    result.hostname = words[0] if words else None
+    expected = o.expect_hostname
+    if expected and (result.hostname or "").lower().rstrip(".") != expected.lower().rstrip("."):
+        _quit(conn, o.command_timeout, result)
+        return _fail(result, "hostname_mismatch", f"banner names {result.hostname!r}, expected {expected!r}", started)
+    step = time.monotonic()
+    conn.send(f"EHLO {result.helo}", o.command_timeout)
+    ehlo = conn.read_reply(o.command_timeout)
+    result.timings["ehlo"] = _ms(step)
+    result.ehlo_code = ehlo.code
+    if ehlo.code != 250:
+        _quit(conn, o.command_timeout, result)
+        return _fail(result, "protocol_error", f"EHLO answered {ehlo.code}: {ehlo.text[:200]}", started)
+    result.esmtp_extensions = [line.split()[0].upper() for line in ehlo.lines[1:] if line.split()]
+    result.starttls["offered"] = "STARTTLS" in result.esmtp_extensions
+    if o.tls and result.starttls["offered"]:
+        conn = _starttls(conn, o.host, result, o.command_timeout)
+        if conn is None:
+            return _fail(result, "protocol_error", f"STARTTLS failed: {result.starttls.get('error')}", started)
+    if send and not _send(conn, send, result, o.command_timeout):
+        _quit(conn, o.command_timeout, result)
+        # a reply refused the message (4xx/5xx): mail is not accepted, unlike a slow delivery later
+        return _fail(result, "not_accepted", result.detail or "sending the test message failed", started)
+    _quit(conn, o.command_timeout, result)
+    if result.quit_code != 221:
+        return _fail(result, "quit_not_221", f"QUIT answered {result.quit_code}", started)
+    result.success = True
+    result.timings["total"] = _ms(started)
+    return result
 
 
 _SOCKET_TIMEOUT = getattr(socket, "timeout", TimeoutError)

@@ -336,29 +336,47 @@ def _open_regular(path: str):
     return os.fdopen(fd, "rb")
 
 
-def scan_files(
-    paths: list[str],
-    now: float,
-    since_minutes: int = 60,
-    max_lines: int = 10,
-    utc_offset: int = 0,
-    max_bytes: int = 512 * 1024 * 1024,
-    probe_tag: str = PROBE_TAG,
-    skew_seconds: int = 300,
-) -> SyslogScan:
-    """Scan the first existing log of *paths* (and its rotations) for the last *since_minutes*."""
-    since = now - since_minutes * 60
+@dataclass(frozen=True)
+class LogWindow:
+    """What one scan of the mail log reads and keeps: the last *since_minutes* before now, the newest
+    *max_lines* offending lines, at most *max_bytes* in all; *utc_offset* (seconds east) places BSD stamps,
+    which carry no zone; lines up to *skew_seconds* older than the window may still follow newer ones."""
+
+    since_minutes: int = 60
+    max_lines: int = 10
+    utc_offset: int = 0
+    max_bytes: int = 512 * 1024 * 1024
+    probe_tag: str = PROBE_TAG
+    skew_seconds: int = 300
+
+
+@dataclass
+class _Pass:
+    """One file of a scan: where its lines are counted, what is said about it, and what bounds it."""
+
+    counter: _Counter
+    result: SyslogScan
+    info: dict
+    now: float
+    since: float
+    window: LogWindow
+    budget: int
+
+
+def scan_files(paths: list[str], now: float, window: LogWindow | None = None) -> SyslogScan:
+    """Scan the first existing log of *paths* (and its rotations) for the window before *now*."""
+    w = window or LogWindow()
+    since = now - w.since_minutes * 60
     result = SyslogScan(window_start=since)
-    counter = _Counter(since, now, max_lines, probe_tag)
+    counter = _Counter(since, now, w.max_lines, w.probe_tag)
     chosen = next((p for p in paths if os.path.lexists(p)), None)
     if chosen is None:
         result.problems.append("no mail log found: " + ", ".join(paths))
         result.complete = False
         return _finish(result, counter, now)
     result.source = "file"
-    budget = max_bytes
+    budget = w.max_bytes
     for path in rotated_files(chosen):
-        reached_older = False
         info = {"path": clean(path), "bytes_read": 0, "lines": 0}
         result.files.append(info)
         try:
@@ -367,32 +385,40 @@ def scan_files(
             result.problems.append(f"{clean(path)}: {exc.strerror or 'cannot open'}")
             result.complete = False
             continue
+        one = _Pass(counter, result, info, now, since, w, budget)
         with fh:
-            if path.endswith(".gz"):
-                reached_older = _scan_gzip(fh, counter, info, now, since, utc_offset, budget, result)
-            else:
-                stats: dict = {}
-                for raw in reverse_lines(fh, max_bytes=budget, stats=stats):
-                    info["lines"] += 1
-                    parsed = parse_lines(raw, now, utc_offset)
-                    if len(parsed) > 1 or (parsed and parsed[0][1] is not raw):
-                        info["salvaged"] = info.get("salvaged", 0) + len(parsed)
-                    for line, text in reversed(parsed):  # newest first, like the file
-                        if line.timestamp < since:
-                            if line.timestamp < since - skew_seconds:
-                                reached_older = True
-                            continue
-                        counter.add(line, text, newest_first=True)
-                    if reached_older:
-                        break
-                info["bytes_read"] = stats.get("bytes_read", 0)
-                _note_reverse_stats(path, stats, budget, info, result)
-                if stats.get("budget_hit"):
-                    reached_older = True
+            reached_older = _scan_gzip(fh, one) if path.endswith(".gz") else _scan_backwards(fh, path, one)
         budget -= info["bytes_read"]
         if reached_older or budget <= 0:
             break
     return _finish(result, counter, now)
+
+
+def _count_salvaged(info: dict, parsed: list, raw: bytes) -> None:
+    if len(parsed) > 1 or (parsed and parsed[0][1] is not raw):
+        info["salvaged"] = info.get("salvaged", 0) + len(parsed)
+
+
+def _scan_backwards(fh, path: str, one: _Pass) -> bool:
+    """An uncompressed log, newest line first; True when it reached lines older than the window (or the
+    budget ran out), so that older rotations need not be read."""
+    reached_older = False
+    stats: dict = {}
+    for raw in reverse_lines(fh, max_bytes=one.budget, stats=stats):
+        one.info["lines"] += 1
+        parsed = parse_lines(raw, one.now, one.window.utc_offset)
+        _count_salvaged(one.info, parsed, raw)
+        for line, text in reversed(parsed):  # newest first, like the file
+            if line.timestamp < one.since:
+                if line.timestamp < one.since - one.window.skew_seconds:
+                    reached_older = True
+                continue
+            one.counter.add(line, text, newest_first=True)
+        if reached_older:
+            break
+    one.info["bytes_read"] = stats.get("bytes_read", 0)
+    _note_reverse_stats(path, stats, one.budget, one.info, one.result)
+    return reached_older or bool(stats.get("budget_hit"))
 
 
 def _note_reverse_stats(path: str, stats: dict, budget: int, info: dict, result: SyslogScan) -> None:
@@ -422,80 +448,70 @@ def _note_reverse_stats(path: str, stats: dict, budget: int, info: dict, result:
         result.complete = False
 
 
-def _scan_gzip(
-    fh,
-    counter: _Counter,
-    info: dict,
-    now: float,
-    since: float,
-    utc_offset: int,
-    budget: int,
-    result: SyslogScan,
-    max_line: int = 65536,
-) -> bool:
+def _scan_gzip(fh, one: _Pass, max_line: int = 65536) -> bool:
     """A rotated, compressed log can only be read forwards: stream it in blocks (a line without a newline
     is never held whole), keep the newest offenders. NUL runs separate lines as in :func:`reverse_lines`."""
     oldest_seen = None
-    carry = b""
-    dropped = 0
     stats = {"cut_lines": 0, "cut_bytes": 0, "budget_hit": False}
-
-    def take(raw: bytes) -> None:
-        nonlocal oldest_seen
-        info["lines"] += 1
-        parsed = parse_lines(raw, now, utc_offset)
-        if len(parsed) > 1 or (parsed and parsed[0][1] is not raw):
-            info["salvaged"] = info.get("salvaged", 0) + len(parsed)
-        for line, text in parsed:
-            if oldest_seen is None:
-                oldest_seen = line.timestamp
-            if line.timestamp >= since:
-                counter.add(line, text, newest_first=False)
-
     try:
         with gzip.GzipFile(fileobj=fh) as gz:
-            while True:
-                if info["bytes_read"] >= budget:
-                    stats["budget_hit"] = True
-                    break
-                block = gz.read(min(65536, budget - info["bytes_read"]))
-                if not block:
-                    break
-                info["bytes_read"] += len(block)
-                if b"\0" in block:
-                    block = _NULS.sub(b"\n", block)
-                lines = (carry + block).split(b"\n")
-                carry = lines.pop()
-                if lines and dropped:
-                    stats["cut_lines"] += 1
-                    stats["cut_bytes"] += dropped
-                    dropped = 0
-                for raw in lines:
-                    if raw:
-                        take(raw[-max_line:])
-                        if len(raw) > max_line:
-                            stats["cut_lines"] += 1
-                            stats["cut_bytes"] += len(raw) - max_line
-                if len(carry) > max_line:
-                    dropped += len(carry) - max_line
-                    carry = carry[-max_line:]
-            if carry:
-                take(carry)
-            if dropped:
-                stats["cut_lines"] += 1
-                stats["cut_bytes"] += dropped
+            for raw in _forward_lines(gz, one.budget, one.info, stats, max_line):
+                one.info["lines"] += 1
+                parsed = parse_lines(raw, one.now, one.window.utc_offset)
+                _count_salvaged(one.info, parsed, raw)
+                for line, text in parsed:
+                    if oldest_seen is None:
+                        oldest_seen = line.timestamp
+                    if line.timestamp >= one.since:
+                        one.counter.add(line, text, newest_first=False)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        result.problems.append(f"{info['path']}: {clean(str(exc), 200)}")
-        result.complete = False
+        one.result.problems.append(f"{one.info['path']}: {clean(str(exc), 200)}")
+        one.result.complete = False
     if stats["budget_hit"]:
-        result.problems.append(f"{info['path']}: stopped after {budget} bytes (max_bytes)")
-        result.complete = False
+        one.result.problems.append(f"{one.info['path']}: stopped after {one.budget} bytes (max_bytes)")
+        one.result.complete = False
         return True
     if stats["cut_bytes"]:
-        _note_reverse_stats(
-            info["path"], {"cut_bytes": stats["cut_bytes"], "cut_lines": stats["cut_lines"]}, budget, info, result
-        )
-    return oldest_seen is not None and oldest_seen < since
+        cut = {"cut_bytes": stats["cut_bytes"], "cut_lines": stats["cut_lines"]}
+        _note_reverse_stats(one.info["path"], cut, one.budget, one.info, one.result)
+    return oldest_seen is not None and oldest_seen < one.since
+
+
+def _forward_lines(stream, budget: int, info: dict, stats: dict, max_line: int = 65536) -> Iterator[bytes]:
+    """The lines of *stream* read forwards in blocks, at most *budget* bytes (``info["bytes_read"]``), each
+    cut to its last *max_line* bytes (counted in *stats*: cut_lines, cut_bytes; budget_hit)."""
+    carry = b""
+    dropped = 0
+    while True:
+        if info["bytes_read"] >= budget:
+            stats["budget_hit"] = True
+            break
+        block = stream.read(min(65536, budget - info["bytes_read"]))
+        if not block:
+            break
+        info["bytes_read"] += len(block)
+        if b"\0" in block:
+            block = _NULS.sub(b"\n", block)
+        lines = (carry + block).split(b"\n")
+        carry = lines.pop()
+        if lines and dropped:
+            stats["cut_lines"] += 1
+            stats["cut_bytes"] += dropped
+            dropped = 0
+        for raw in lines:
+            if raw:
+                yield raw[-max_line:]
+                if len(raw) > max_line:
+                    stats["cut_lines"] += 1
+                    stats["cut_bytes"] += len(raw) - max_line
+        if len(carry) > max_line:
+            dropped += len(carry) - max_line
+            carry = carry[-max_line:]
+    if carry:
+        yield carry
+    if dropped:
+        stats["cut_lines"] += 1
+        stats["cut_bytes"] += dropped
 
 
 def scan_journal_output(
@@ -531,13 +547,11 @@ _STAT = re.compile(r"\bstat=(?P<stat>[A-Za-z]+)")
 _DSN = re.compile(r"\bdsn=(?P<dsn>[245])\.")
 
 
+OUTCOMES_MAX_BYTES = 256 * 1024 * 1024  # the most find_outcomes reads, newest first
+
+
 def find_outcomes(
-    paths: list[str],
-    queue_ids: set[str],
-    now: float,
-    since: float,
-    max_bytes: int = 256 * 1024 * 1024,
-    after: float | None = None,
+    paths: list[str], queue_ids: set[str], now: float, since: float, after: float | None = None
 ) -> dict[str, str]:
     """What the mail log says finished each of *queue_ids* since *since*: "sent" or "bounced".
 
@@ -551,7 +565,7 @@ def find_outcomes(
     chosen = next((p for p in paths if os.path.lexists(p)), None)
     if chosen is None or not queue_ids:
         return outcomes
-    budget = max_bytes
+    budget = OUTCOMES_MAX_BYTES
     offset = local_utc_offset(now)
     for path in rotated_files(chosen):
         if path.endswith(".gz") or budget <= 0:

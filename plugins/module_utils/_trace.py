@@ -18,7 +18,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from ._text import clean, decode
+from . import _collect, _crash, _oplock, _queueops, _service
+from ._context import HostContext, ModuleError
+from ._text import clean, clean_lines, decode
 
 _BV_LINE = re.compile(r"^(?P<addr>.*?)\.\.\. (?P<text>.*)$")
 _BV_DELIVERABLE = re.compile(
@@ -113,7 +115,11 @@ class TraceRun:
     stopped_by: str
     truncated: bool
     rc: int | None
-    stderr: str
+    stderr_lines: list[str]
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.stderr_lines)
 
     def to_dict(self) -> dict:
         return {
@@ -124,6 +130,7 @@ class TraceRun:
             "truncated": self.truncated,
             "rc": self.rc,
             "stderr": self.stderr,
+            "stderr_lines": self.stderr_lines,
         }
 
 
@@ -174,5 +181,114 @@ def bounded_trace(argv: list[str], output: str, seconds: float, max_bytes: int, 
         stopped_by=stopped_by,
         truncated=truncated,
         rc=proc.returncode,
-        stderr=clean(stderr[-2000:], 2000),
+        stderr_lines=clean_lines(stderr[-2000:], 2000),
     )
+
+
+# ----------------------------------------------------------------- the sendmail_trace module
+def run(ctx: HostContext) -> dict:
+    """sendmail_trace: verify ``addresses``, attempt delivery of ``queue_ids`` with the transcript, and trace
+    the listener's system calls (``syscalls``); each bounded, and the daemon's state afterwards."""
+    p = ctx.params
+    try:
+        for address in p["addresses"]:
+            check_address(address)
+    except TraceError as exc:
+        raise ModuleError(f"invalid argument: {exc}; nothing was done") from exc
+    if p["queue_ids"] or p["syscalls"]:  # a delivery attempt, or attaching to the daemon
+        _oplock.hold(ctx, "trace")  # the host's operation lock, released as the call ends
+    result: dict = {"changed": False, "addresses": [], "deliveries": [], "actions": [], "observations": []}
+    for address in p["addresses"]:
+        _verify(ctx, address, result)
+    if p["queue_ids"]:
+        _deliver(ctx, result)
+    if p["syscalls"]:
+        _syscalls(ctx, result)
+    after = _collect.collect_daemon(ctx.pidfile, time.time(), ctx.runner)
+    result["daemon"] = {k: after.get(k) for k in ("running", "state", "pid", "ppid")}
+    return result
+
+
+def _verify(ctx: HostContext, address: str, result: dict) -> None:
+    """``sendmail -bv -- ADDRESS``: the verdict and where the mail would go."""
+    res = ctx.runner.run([ctx.sendmail, "-bv", "--", address], timeout=ctx.command_timeout)
+    if res.missing:
+        raise ModuleError(f"{ctx.sendmail} not found", **result)
+    verified = parse_bv(address, res.rc, res.stdout, res.stderr)
+    verified["timed_out"] = res.timed_out
+    result["addresses"].append(verified)
+    where = ", ".join(
+        f"{t['mailer']}" + (f" via {t['host']}" if t["host"] else "") for t in verified["targets"] if t["deliverable"]
+    )
+    result["observations"].append(
+        f"sendmail -bv {address}: {verified['verdict']}"
+        + (f" ({where})" if where else f" ({'; '.join(t['message'] for t in verified['targets'])})")
+    )
+
+
+def _deliver(ctx: HostContext, result: dict) -> None:
+    """One delivery attempt per queue ID with ``-v``; the last line of each transcript is the observation."""
+    p = ctx.params
+    if ctx.check_mode:
+        result["actions"].append(
+            f"would attempt delivery of {len(p['queue_ids'])} message(s) with -v (check mode: not attempted)"
+        )
+        return
+    runs = _queueops.flush(ctx, p["queue"], p["queue_ids"], verbose=True)
+    result["deliveries"] = runs
+    result["changed"] = True
+    for run in runs:
+        lines = [line for line in run["transcript_lines"] if line.strip()]
+        result["observations"].append(
+            f"delivery attempt {', '.join(run.get('queue_ids') or [])}: rc {run.get('rc')}, "
+            + (lines[-1].strip() if lines else "no transcript")
+        )
+    result["actions"].append(
+        f"attempted delivery of {len(p['queue_ids'])} message(s) from the {p['queue'].upper()} queue with "
+        "sendmail -v -qI (transcript in deliveries)"
+    )
+
+
+def _syscalls(ctx: HostContext, result: dict) -> None:
+    """A bounded system-call trace of the listener (or ``pid``), checked to be sendmail right before."""
+    p = ctx.params
+    daemon = _collect.collect_daemon(ctx.pidfile, time.time(), ctx.runner)
+    pid = p["pid"] or daemon.get("pid")
+    if pid is None or not _service.pid_alive(pid):
+        raise ModuleError(f"no sendmail listener to trace (state {daemon.get('state')})", **result)
+    target, problem = _collect.verify_sendmail(pid, ctx.runner)
+    if problem:
+        raise ModuleError(f"refusing to trace pid {pid}: {problem}; nothing was done", **result)
+    tool = ctx.runner.which("strace") or ctx.runner.which("truss")
+    if tool is None:
+        raise ModuleError("neither strace nor truss is installed", **result)
+    if ctx.check_mode:
+        result["actions"].append(
+            f"would trace the system calls of {pid} with {tool} for {p['seconds']:.0f} s or "
+            f"{p['max_bytes']} bytes (check mode: not traced)"
+        )
+        return
+    try:
+        _crash.safe_dir(p["dir"])
+    except (_crash.CrashError, OSError) as exc:
+        raise ModuleError(f"trace directory: {exc}", **result) from exc
+    output = os.path.join(p["dir"], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{pid}.trace")
+    problem = _collect.verify_sendmail(pid, ctx.runner, before=target)[1]
+    if problem:  # right before attaching: still the process checked above
+        raise ModuleError(f"not traced: {problem}", **result)
+    run = bounded_trace(tracer_argv(tool, pid, output), output, p["seconds"], p["max_bytes"])
+    with open(output, "rb") as fh:
+        summary = summarize_syscalls(fh.read().decode("utf-8", "replace"))
+    result["trace"] = dict(run.to_dict(), summary=summary)
+    result["changed"] = True
+    top = ", ".join(f"{k} {v}" for k, v in list(summary["syscalls"].items())[:6]) or "none"
+    result["observations"].append(
+        f"system-call trace of {pid}: {summary['lines']} line(s), {summary['errors']} failed call(s); "
+        f"most frequent: {top}"
+    )
+    result["actions"].append(
+        f"traced the system calls of {pid} with {os.path.basename(tool)} for {run.seconds:.1f} s into "
+        f"{output} ({run.bytes_written} bytes, stopped by {run.stopped_by})"
+    )
+    if run.bytes_written == 0 and run.rc not in (0, None):
+        raise ModuleError(f"{tool} could not trace {pid}: {run.stderr}", **result)

@@ -9,6 +9,8 @@ sentence an operator can paste into a ticket.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from . import _mta
 
 # unknown (Nagios UNKNOWN: the check could not be done) ranks above warning: what could not be
@@ -38,54 +40,82 @@ def process_check(
     """
     state = daemon.get("state")
     pid = daemon.get("pid")
-    if state == "absent":
-        reason = "no sendmail listener is running"
-        if daemon.get("pidfile_problem"):
-            reason += f" (PidFile {daemon.get('pidfile')}: {daemon['pidfile_problem']})"
-        owners = [s for s in listening or [] if s.get("pid") is not None]
-        if owners:  # something answers on the port, and it is not sendmail: the self-test may pass anyway
-            reason += (
-                f"; port {owners[0]['port']} is owned by pid {owners[0]['pid']} "
-                f"({owners[0].get('args') or 'unknown'}), not by sendmail"
-            )
-        return _check("critical", reason)
+    if state in ("absent", "stopped", "zombie"):
+        return _not_running(daemon, listening)
+    problems: list[str] = []
+    status = "ok"
+    hidden_owner = ""
+    if listening is not None:
+        verdict = _port_owner(pid, listening, banner_mta)
+        if isinstance(verdict, dict):
+            return verdict
+        hidden_owner = verdict
+        if not listening:
+            problems.append(f"listener pid {pid} runs but nothing listens on the daemon port")
+            status = "critical"
+    status = _listener_problems(daemon, max_zombie_children, status, problems)
+    if not problems:
+        uptime = daemon.get("uptime_seconds")
+        up = f", up {uptime} s" if uptime is not None else ""
+        return _check(
+            "ok", f"listener pid {pid} (PPID {daemon.get('ppid')}) is accepting connections{up}{hidden_owner}"
+        )
+    return _check(status, "; ".join(problems))
+
+
+def _not_running(daemon: dict, listening: list[dict] | None) -> dict:
+    """A listener that is absent, stopped (state T) or a zombie: critical, and why."""
+    state, pid = daemon.get("state"), daemon.get("pid")
     if state == "stopped":
         return _check("critical", f"listener pid {pid} is stopped (state T): it accepts no mail until continued")
     if state == "zombie":
         return _check("critical", f"listener pid {pid} is a zombie (defunct): it is dead")
-    problems = []
-    status = "ok"
-    hidden_owner = ""
-    if listening is not None:
-        foreign = [s for s in listening if s.get("pid") is not None and s.get("pid") != pid]
-        ours = [s for s in listening if s.get("pid") == pid]
-        hidden = [s for s in listening if s.get("pid") is None]
-        if hidden and not ours and not foreign:
-            port = hidden[0].get("port")
-            if banner_mta == "sendmail":
-                hidden_owner = f"; port {port}'s owner is not visible without root, but its banner is sendmail's"
-            elif banner_mta is not None:
-                return _check(
-                    "critical",
-                    f"port {port} answers as {_mta.name(banner_mta)}, not as the sendmail listener {pid}",
-                )
-            else:
-                return _check(
-                    "unknown",
-                    f"listener pid {pid} runs, but who listens on port {port} cannot be seen: not root "
-                    f"(/proc/PID/fd of root's processes); {BECOME_FIX}",
-                )
-        if foreign and not ours:
-            owner = foreign[0]
+    reason = "no sendmail listener is running"
+    if daemon.get("pidfile_problem"):
+        reason += f" (PidFile {daemon.get('pidfile')}: {daemon['pidfile_problem']})"
+    owners = [s for s in listening or [] if s.get("pid") is not None]
+    if owners:  # something answers on the port, and it is not sendmail: the self-test may pass anyway
+        reason += (
+            f"; port {owners[0]['port']} is owned by pid {owners[0]['pid']} "
+            f"({owners[0].get('args') or 'unknown'}), not by sendmail"
+        )
+    return _check("critical", reason)
+
+
+def _port_owner(pid: int | None, listening: list[dict], banner_mta: str | None) -> dict | str:
+    """A check when the port is not the listener's (or who owns it cannot be seen), else the text to add
+    to an ok reason ("" or why the owner is taken from the banner)."""
+    foreign = [s for s in listening if s.get("pid") is not None and s.get("pid") != pid]
+    ours = [s for s in listening if s.get("pid") == pid]
+    hidden = [s for s in listening if s.get("pid") is None]
+    if hidden and not ours and not foreign:
+        port = hidden[0].get("port")
+        if banner_mta == "sendmail":
+            return f"; port {port}'s owner is not visible without root, but its banner is sendmail's"
+        if banner_mta is not None:
             return _check(
-                "critical",
-                f"port {owner['port']} is owned by pid {owner['pid']} ({owner.get('args') or 'unknown'}), "
-                f"not by the sendmail listener {pid}",
+                "critical", f"port {port} answers as {_mta.name(banner_mta)}, not as the sendmail listener {pid}"
             )
-        if not listening:
-            problems.append(f"listener pid {pid} runs but nothing listens on the daemon port")
-            status = "critical"
-    if state == "rejecting_load":
+        return _check(
+            "unknown",
+            f"listener pid {pid} runs, but who listens on port {port} cannot be seen: not root "
+            f"(/proc/PID/fd of root's processes); {BECOME_FIX}",
+        )
+    if foreign and not ours:
+        owner = foreign[0]
+        return _check(
+            "critical",
+            f"port {owner['port']} is owned by pid {owner['pid']} ({owner.get('args') or 'unknown'}), "
+            f"not by the sendmail listener {pid}",
+        )
+    return ""
+
+
+def _listener_problems(daemon: dict, max_zombie_children: int, status: str, problems: list[str]) -> str:
+    """What is wrong with a running listener (load, PidFile, defunct children, several listeners), added to
+    *problems*; returns the status with them."""
+    pid = daemon.get("pid")
+    if daemon.get("state") == "rejecting_load":
         problems.append(f"listener pid {pid} is refusing connections (load average {daemon.get('load_average')})")
         status = "warning" if status == "ok" else status
     if daemon.get("pidfile_access"):  # the cross-check could not be done: not a fault of the PidFile
@@ -103,13 +133,7 @@ def process_check(
         pids = ", ".join(str(p["pid"]) for p in daemon["listeners"])
         problems.append(f"more than one listener process: {pids}")
         status = "warning" if status == "ok" else status
-    if not problems:
-        uptime = daemon.get("uptime_seconds")
-        up = f", up {uptime} s" if uptime is not None else ""
-        return _check(
-            "ok", f"listener pid {pid} (PPID {daemon.get('ppid')}) is accepting connections{up}{hidden_owner}"
-        )
-    return _check(status, "; ".join(problems))
+    return status
 
 
 def config_check(config: dict) -> dict:
@@ -137,14 +161,18 @@ def config_check(config: dict) -> dict:
     return _check("ok", f"{config.get('path')} passes {verdict.get('command')}")
 
 
-def syslog_check(
-    scan: dict,
-    warn_errors: int = 1,
-    crit_errors: int = 10,
-    warn_warnings: int = 50,
-    crit_warnings: int = 500,
-    since_minutes: int = 60,
-) -> dict:
+@dataclass(frozen=True)
+class SyslogThresholds:
+    """Error and warning lines in the window from which the syslog area warns, and is critical."""
+
+    warn_errors: int = 1
+    crit_errors: int = 10
+    warn_warnings: int = 50
+    crit_warnings: int = 500
+
+
+def syslog_check(scan: dict, thresholds: SyslogThresholds | None = None, since_minutes: int = 60) -> dict:
+    t = thresholds or SyslogThresholds()
     daemon_down = (scan.get("daemon") or {}).get("running") is False
     if scan.get("access"):
         return _check("unknown", f"the mail log was not read: {scan['access']}")
@@ -161,9 +189,9 @@ def syslog_check(
         f"{k}={v}" for k, v in sorted((scan.get("counts") or {}).items()) if k not in ("activity", "other")
     )
     window = f"in the last {since_minutes} min"
-    if errors >= crit_errors or warnings >= crit_warnings:
+    if errors >= t.crit_errors or warnings >= t.crit_warnings:
         status = "critical"
-    elif errors >= warn_errors or warnings >= warn_warnings:
+    elif errors >= t.warn_errors or warnings >= t.warn_warnings:
         status = "warning"
     else:
         status = "ok"
@@ -214,3 +242,60 @@ def mta_check(identity: dict, banner: str | None = None) -> dict:
     real = identity.get("real_path")
     via = f" ({real})" if real and real != binary else ""
     return _check("ok", f"{binary}{via} is sendmail", mta="sendmail")
+
+
+# ----------------------------------------------------------------- tls (the sixth area: docs/architecture.md)
+@dataclass(frozen=True)
+class TlsThresholds:
+    """Days to the certificate's expiry from which the tls area warns, and is critical; and whether a
+    server that does not offer STARTTLS is critical (*required*) or ok (it was looked at: not offered)."""
+
+    warn_days: int = 30
+    crit_days: int = 7
+    required: bool = False
+
+
+def tls_observation(probe: dict) -> dict:
+    """What the SMTP probe (run with tls) saw of STARTTLS: ``offered`` (None when the probe did not get as
+    far as EHLO, so nobody knows), the handshake, protocol, cipher and certificate, or the error."""
+    starttls = dict(probe.get("starttls") or {})
+    known = probe.get("ehlo_code") == 250
+    return dict(
+        starttls,
+        offered=bool(starttls.get("offered")) if known else None,
+        port=probe.get("port"),
+        probe_failure=None if known else probe.get("failure"),
+        probe_detail=None if known else probe.get("detail"),
+    )
+
+
+def tls_check(tls: dict, thresholds: TlsThresholds | None = None) -> dict:
+    """STARTTLS offered, the handshake done, and the days until the server certificate expires.
+
+    The rule for a server that does not offer STARTTLS: that was seen, so it is a finding, not an unknown:
+    ok ("not offered", with the fact in the reason) unless *thresholds.required*, then critical. What
+    could not be seen (the probe failed before EHLO, a certificate that cannot be read) is unknown."""
+    t = thresholds or TlsThresholds()
+    port = tls.get("port")
+    if tls.get("offered") is None:
+        why = f"{tls.get('probe_failure')}: {tls.get('probe_detail')}"
+        return _check("unknown", f"whether port {port} offers STARTTLS is not known: the SMTP probe failed ({why})")
+    if not tls["offered"]:
+        if t.required:
+            return _check("critical", f"port {port} does not offer STARTTLS (tls_required): mail to it goes in clear")
+        return _check("ok", f"port {port} does not offer STARTTLS (not required; set tls_required to make it critical)")
+    if not tls.get("handshake"):
+        return _check("critical", f"port {port} offers STARTTLS but the handshake failed: {tls.get('error')}")
+    cert = tls.get("certificate") or {}
+    days = cert.get("days_to_expiry")
+    if days is None:
+        why = cert.get("error") or "no certificate was presented"
+        return _check("unknown", f"STARTTLS works ({tls.get('version')}) but the certificate cannot be read: {why}")
+    what = f"{tls.get('version')}, certificate {cert.get('subject') or '?'} expires {cert.get('not_after')}"
+    if days < 0:
+        return _check("critical", f"{what}: EXPIRED {-days} day(s) ago", days_to_expiry=days)
+    if days <= t.crit_days:
+        return _check("critical", f"{what}: in {days} day(s) (critical at {t.crit_days})", days_to_expiry=days)
+    if days <= t.warn_days:
+        return _check("warning", f"{what}: in {days} day(s) (warning at {t.warn_days})", days_to_expiry=days)
+    return _check("ok", f"{what}: in {days} day(s)", days_to_expiry=days)

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: fleet_report
-short_description: Write a run's fleet report (JSON, Markdown, HTML, JUnit) on the controller
+short_description: Write a run's fleet report (JSON, Markdown, HTML, JUnit, Prometheus metrics) on the controller
 version_added: 0.1.0
 description:
   - Writes C(fleet.json), C(hosts/<host>.json), C(fleet.md), C(fleet.html) (self-contained, no external assets)
     and C(junit.xml) into O(report_dir), and, with O(latest_link), a C(latest-<operation>) symlink next to it
     (C(latest-healthcheck), C(latest-restart), ...) and, for the health check, C(latest), so that C(latest)
-    always points at a directory with a C(fleet.md).
+    always points at a directory with a C(fleet.md). For the health check also C(fleet.prom), the Prometheus text
+    exposition of every host's status and figures (docs/report-format.md, "Metrics").
+  - This is an action plugin. It runs in the controller's Python as the user running Ansible, renders C(fleet.md) and
+    C(fleet.html) from the collection's Jinja2 templates (C(plugins/plugin_utils/templates)), and ships no module to
+    any host. The report describes the run; it is written in check mode too.
+  - With O(history) (the health check), each host's earlier runs (from O(history), the hosts' facts, and from its
+    file in O(history_dir)) give it C(previous), C(since), C(consecutive), C(state_type), C(flapping), C(trend)
+    and C(changes), and the summary its C(new), C(recovered) and C(persisting) hosts; this run is added to each
+    host's history (returned as RV(history) for the facts, and written to O(history_dir)), bounded to
+    O(history_runs) runs and O(history_days) days. docs/report-format.md, "Across runs", states the rules.
   - Files are 0600 and directories it creates 0700 (the report names hosts, addresses and log lines); directories
     that exist already are left as they are.
   - For the other operations (O(operation) V(restart), V(crash_capture), V(trace)) the same JSON shape goes to
@@ -22,8 +31,7 @@ description:
     C(journal.jsonl) in O(report_dir), the record of all observations and actions taken.
   - With O(merge=true), hosts already in the report of the same O(run_id) are kept, because a rolling operation
     (C(serial)) writes its report after each batch.
-  - Meant to run once per play on the controller (C(run_once), C(delegate_to=localhost)); the role
-    M(opsiface.sendmail.health_check) calls it.
+  - Meant to run once per play (C(run_once)); the role M(opsiface.sendmail.health_check) calls it.
   - Files are written to a temporary name and renamed, so a reader never sees half a report.
   - O(report_dir) and its C(hosts/) directory must be directories of the controller user that no other user can
     write (an existing one owned by someone else, writable by group or others, or a symlink is refused, and nothing
@@ -45,7 +53,9 @@ attributes:
     platforms: [posix]
 options:
   hosts:
-    description: Inventory hostname to per-host object (from the P(opsiface.sendmail.sendmail_results#filter) filter).
+    description:
+      - Inventory hostname to per-host object (from the P(opsiface.sendmail.sendmail_results#filter) or
+        P(opsiface.sendmail.sendmail_operation_results#filter) filter).
     type: dict
     required: true
   run_id:
@@ -58,7 +68,7 @@ options:
     required: true
   report_dir:
     description: The directory to write; created if missing. A relative path is taken from the working directory of
-      C(ansible-playbook) (the module runs on the controller).
+      C(ansible-playbook).
     type: path
     required: true
   latest_link:
@@ -84,6 +94,74 @@ options:
     type: list
     elements: str
     default: []
+  escalate_on:
+    description:
+      - The lowest status that is escalated. With O(history), only hard states are escalated (and a host that starts
+        flapping, once).
+    type: str
+    choices: [warning, unknown, critical, never]
+    default: critical
+  history:
+    description:
+      - Health check only. Turns on the history fields. Inventory hostname to that host's stored history (the fact
+        C(health_check_past_runs), or nothing); V({}) for none. Without it the report has no history fields.
+    type: dict
+  history_dir:
+    description:
+      - Where each host's history file (C(<host>.json), 0600, in a 0700 directory) is read and written; nothing
+        when unset. A host's earlier runs are the union of its fact and its file (by run id).
+    type: path
+  history_record:
+    description: Add this run to the histories (false for a run of only some checks, which is not comparable).
+    type: bool
+    default: true
+  history_runs:
+    description: Runs kept per host.
+    type: int
+    default: 12
+  history_days:
+    description: Runs older than this many days are dropped.
+    type: float
+    default: 7
+  hard_after:
+    description: A problem becomes a hard state on this many runs in a row (1 at once); soft states neither escalate
+      nor fail the host.
+    type: int
+    default: 1
+  flap_window:
+    description: The last runs (this one included) judged for flapping.
+    type: int
+    default: 10
+  flap_threshold:
+    description:
+      - A host flaps when its status changed in more than this share of the O(flap_window) - 1 transitions of its
+        last O(flap_window) runs, and stops when the share falls to half of it.
+    type: float
+    default: 0.3
+  queue_horizon:
+    description:
+      - Hours. A queue that grows at a rate that would reach O(queue_crit_count) within this many hours warns before
+        it reaches the count thresholds; V(0) turns that off.
+    type: float
+    default: 4
+  queue_crit_count:
+    description: The count at which a queue is critical (the health check's C(health_check_queue_crit_count)).
+    type: int
+    default: 5000
+  pushgateway_url:
+    description:
+      - Push the health check's metrics to this Prometheus Pushgateway, for example C(http://host:9091). Each host's series go to
+        the group C(job=<pushgateway_job>, host=<host>), the run's to C(job=<pushgateway_job>). A push that fails
+        warns; the report is written either way.
+    type: str
+  pushgateway_job:
+    description: The C(job) of the pushed groups.
+    type: str
+    default: sendmail_healthcheck
+  pushgateway_timeout:
+    description: Seconds each push may take.
+    type: float
+    default: 10
 """
 
 EXAMPLES = r"""
@@ -94,7 +172,18 @@ EXAMPLES = r"""
     started: "{{ started }}"
     report_dir: ./reports/healthcheck-20261127T110000Z
   run_once: true
-  delegate_to: localhost
+
+- name: Write the health check's report with each host's history (beside the reports and in the fact cache)
+  opsiface.sendmail.fleet_report:
+    hosts: "{{ results }}"
+    run_id: "{{ run_id }}"
+    started: "{{ started }}"
+    report_dir: ./reports/healthcheck-20261127T110000Z
+    history: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'health_check_past_runs') | map('default', none))) }}"
+    history_dir: ./reports/history
+    hard_after: 2
+  register: report
+  run_once: true
 """
 
 RETURN = r"""
@@ -108,7 +197,8 @@ files:
   type: list
   elements: str
 summary:
-  description: Counts of hosts by status, and C(total).
+  description: Counts of hosts by status, and C(total) (the report's summary also lists RV(new), RV(recovered) and
+    RV(persisting)).
   returned: always
   type: dict
   sample: {total: 3, ok: 1, warning: 1, critical: 1, unreachable: 0}
@@ -128,142 +218,35 @@ pending:
   type: list
   elements: str
 statuses:
-  description: Per host, its C(status) and C(reasons).
+  description: Per host, its C(status), C(reasons), C(escalate) and, with O(history), C(state_type).
   returned: always
   type: dict
-  sample: {mx01: {status: ok, reasons: []}, mx02: {status: critical, reasons: ["process: no sendmail listener is running"]}}
+  sample: {mx01: {status: ok, reasons: [], escalate: false}, mx02: {status: critical, escalate: true, reasons: ["process: no sendmail listener is running"]}}
+new:
+  description: With O(history), the hosts that got worse (a hard state worse than before, or a host that started flapping).
+  returned: always
+  type: list
+  elements: str
+recovered:
+  description: With O(history), the hosts back to ok after a hard problem.
+  returned: always
+  type: list
+  elements: str
+persisting:
+  description: With O(history), the hosts not ok now and in the run before, and not new.
+  returned: always
+  type: list
+  elements: str
+history:
+  description: With O(history) and O(history_record), each host's history to keep (for the fact C(health_check_past_runs)).
+  returned: always
+  type: dict
+history_dir:
+  description: Where the history files were read and written, or null.
+  returned: always
+  type: str
+pushgateway:
+  description: With O(pushgateway_url), the push (C(url), C(groups), C(pushed), C(errors)).
+  returned: when pushed
+  type: dict
 """
-
-import datetime
-import json
-import os
-import re
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _report, _safefile
-
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def _makedirs_private(path: str) -> None:
-    """Create the missing directories of *path* 0700 (existing ones are not changed)."""
-    missing = []
-    while path and not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            pass
-
-
-def _previous_hosts(dir_fd: int, name: str, run_id: str) -> dict:
-    """The hosts of an earlier batch of the same run, if its report is there."""
-    raw = _safefile.read_file(dir_fd, name)
-    try:
-        data = json.loads(raw.decode("utf-8")) if raw is not None else None
-    except ValueError:
-        return {}
-    if not isinstance(data, dict) or data.get("run_id") != run_id or not isinstance(data.get("hosts"), dict):
-        return {}
-    return data["hosts"]
-
-
-def _host_file(host: str, suffix: str) -> str:
-    name = SAFE_NAME.sub("_", host)[:200] + suffix + ".json"
-    return "_" + name if name.startswith(".") else name  # never hidden, never "." or ".."
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "hosts": {"type": "dict", "required": True},
-            "run_id": {"type": "str", "required": True},
-            "started": {"type": "str", "required": True},
-            "report_dir": {"type": "path", "required": True},
-            "latest_link": {"type": "bool", "default": False},
-            "extra": {"type": "dict", "default": {}},
-            "operation": {
-                "type": "str",
-                "default": "healthcheck",
-                "choices": ["healthcheck", "restart", "crash_capture", "trace"],
-            },
-            "merge": {"type": "bool", "default": False},
-            "all_hosts": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
-    _args.check(module, _args.fleet_report)
-    p = module.params
-    finished = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    op = p["operation"]
-    report_dir = os.path.abspath(p["report_dir"])  # relative to the controller's working directory
-    names = ("fleet", "junit.xml", "") if op == "healthcheck" else (op, f"{op}-junit.xml", f".{op}")
-    files = []
-    dir_fd = hosts_fd = None
-    try:
-        # Opened once, never through a symlink, and checked to be ours and writable by no one else; every
-        # file below is created relative to these descriptors (see _safefile).
-        _makedirs_private(os.path.dirname(report_dir))
-        dir_fd = _safefile.open_dir(report_dir, mode=0o700)
-        hosts_fd = _safefile.open_dir("hosts", mode=0o700, parent_fd=dir_fd)
-        hosts = dict(p["hosts"])
-        if p["merge"]:
-            hosts = dict(_previous_hosts(dir_fd, names[0] + ".json", p["run_id"]), **hosts)
-        data = _report.fleet(hosts, p["run_id"], p["started"], finished, p["extra"], op)
-        pending = [h for h in p["all_hosts"] if h not in hosts]
-        if pending:
-            data["pending"] = pending
-        for host, result in data["hosts"].items():
-            name = _host_file(host, names[2])
-            _safefile.write_file(
-                hosts_fd, name, json.dumps(dict(result, host=host), indent=2, sort_keys=True).encode(), 0o600
-            )
-            files.append(os.path.join(report_dir, "hosts", name))
-        lines = []
-        for host, result in sorted(p["hosts"].items()):
-            entry = {"run_id": p["run_id"], "operation": op, "finished": finished, "host": host}
-            entry.update({k: result.get(k) for k in ("status", "escalate", "reasons", "observations", "actions")})
-            lines.append(json.dumps(entry, sort_keys=True) + "\n")
-        _safefile.append_file(dir_fd, "journal.jsonl", "".join(lines).encode(), 0o600)
-        files.append(os.path.join(report_dir, "journal.jsonl"))
-        for name, text in (
-            (names[0] + ".json", json.dumps(data, indent=2, sort_keys=False)),
-            (names[0] + ".md", _report.render_markdown(data)),
-            (names[0] + ".html", _report.render_html(data)),
-            (names[1], _report.render_junit(data)),
-        ):
-            _safefile.write_file(dir_fd, name, text.encode(), 0o600)
-            files.append(os.path.join(report_dir, name))
-        if p["latest_link"]:
-            parent_fd = os.open(os.path.dirname(report_dir), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                # one link per operation; "latest" only ever to a health check's (it has the fleet.md)
-                _safefile.replace_symlink(parent_fd, f"latest-{op}", os.path.basename(report_dir))
-                if op == "healthcheck":
-                    _safefile.replace_symlink(parent_fd, "latest", os.path.basename(report_dir))
-            finally:
-                os.close(parent_fd)
-    except _safefile.UnsafePath as exc:
-        module.fail_json(msg=f"refusing to write the report in {report_dir}: {exc}", files=files)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot write the report in {report_dir}: {exc.strerror}", files=files)
-    finally:
-        for fd in (hosts_fd, dir_fd):
-            if fd is not None:
-                os.close(fd)
-    module.exit_json(
-        changed=True,
-        report_dir=os.path.abspath(report_dir),
-        files=files,
-        summary=data["summary"],
-        escalate=data["escalate"],
-        lines=_report.summary_lines(data),
-        statuses={h: {"status": r["status"], "reasons": r["reasons"]} for h, r in data["hosts"].items()},
-        pending=pending,
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -17,6 +17,9 @@ description:
   - The roles of this collection keep a host that cannot be reached in the play (C(ignore_unreachable)) so that
     the report names it, which counts it as ok in Ansible's stats. They end with this task on the hosts the
     report calls unreachable, so that Ansible's stats say the same as the report.
+  - With O(fail_msg), a host that is reachable (or not checked, O(check=false)) fails with that message; the health
+    check's last task both counts its unreachable hosts and fails the hosts whose verdict fails the run, one task
+    per host instead of two.
   - An action plugin that runs on the controller; the host needs no Python for it.
 author:
   - opsiface.sendmail developers (@opsiface)
@@ -31,7 +34,14 @@ attributes:
   platform:
     support: full
     platforms: [posix]
-options: {}
+options:
+  check:
+    description: Try the connection. V(false) skips it (a host the report saw answer, that only O(fail_msg) fails).
+    type: bool
+    default: true
+  fail_msg:
+    description: When the host is reachable (or not checked), fail the task with this message.
+    type: str
 seealso:
   - module: ansible.builtin.ping
 """
@@ -40,6 +50,12 @@ EXAMPLES = r"""
 - name: Count the hosts the report calls unreachable as unreachable in Ansible's stats too
   opsiface.sendmail.reachable:
   when: report.statuses[inventory_hostname].status == 'unreachable'
+
+- name: The same, and fail the hosts that are critical
+  opsiface.sendmail.reachable:
+    check: "{{ report.statuses[inventory_hostname].status == 'unreachable' }}"
+    fail_msg: "{{ 'CRITICAL' if report.statuses[inventory_hostname].status == 'critical' else omit }}"
+  when: report.statuses[inventory_hostname].status in ['unreachable', 'critical']
 """
 
 RETURN = r"""
@@ -51,5 +67,9 @@ msg:
 unreachable:
   description: True when no command could run on the host.
   returned: when the host could not be reached
+  type: bool
+failed:
+  description: True when O(fail_msg) was given and the host is reachable (or was not checked).
+  returned: with O(fail_msg)
   type: bool
 """

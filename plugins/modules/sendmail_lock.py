@@ -113,52 +113,24 @@ observations:
   elements: str
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _oplock
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _oplock
+
+SPEC = {
+    "state": {"type": "str", "default": "acquired", "choices": ["acquired", "released"]},
+    "owner": {"type": "str", "required": True},
+    "operation": {"type": "str", "default": "operation"},
+    "wait": {"type": "float", "default": _oplock.DEFAULT_WAIT},
+    "grace": {"type": "float", "default": _oplock.DEFAULT_GRACE},
+    "lock_dir": {"type": "path"},
+    "controller": {"type": "dict"},
+    "break_owner": {"type": "str"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "default": "acquired", "choices": ["acquired", "released"]},
-            "owner": {"type": "str", "required": True},
-            "operation": {"type": "str", "default": "operation"},
-            "wait": {"type": "float", "default": _oplock.DEFAULT_WAIT},
-            "grace": {"type": "float", "default": _oplock.DEFAULT_GRACE},
-            "lock_dir": {"type": "path"},
-            "controller": {"type": "dict"},
-            "break_owner": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
-    _args.check(module, _args.sendmail_lock)
-    p = module.params
-    directory = _oplock.lock_dir(p["lock_dir"])
-    if module.check_mode:
-        held = _oplock.read_lease(directory)
-        seen = [_oplock.describe(held, time.time())] if held and held.get("owner") != p["owner"] else []
-        module.exit_json(changed=False, lease=held, observations=seen)
-    lock = _oplock.OpLock(directory)
-    try:
-        if p["state"] == "released":
-            done = lock.drop(p["owner"], p["wait"])
-            notes = [done["reason"]] if done["reason"] else [f"released the lease of {p['owner']}"]
-            module.exit_json(
-                changed=done["released"], released=done["released"], lease=done["lease"], observations=notes
-            )
-        lease = lock.acquire(p["operation"], p["owner"], p["wait"], p["grace"], p["controller"], p["break_owner"])
-        lock.release(keep=True)
-        lock.observations.append(
-            f"holds the host for {lease.get('operation')} (run {lease.get('owner')}) since "
-            f"{_oplock.iso(lease.get('since'))}; each step renews the lease for {p['grace']:g} s"
-        )
-    except _oplock.LockBusy as exc:
-        module.fail_json(msg=f"{p['operation']} refused: {exc}; nothing was done", lease=exc.lease, busy=True)
-    except (_oplock.LockError, OSError) as exc:
-        module.fail_json(msg=f"the host's operation lock cannot be used: {exc}")
-    module.exit_json(changed=False, lease=lease, observations=lock.observations)
+    module = AnsibleModule(argument_spec=SPEC, supports_check_mode=True)
+    _context.run(module, _args.sendmail_lock, _oplock.lease)
 
 
 if __name__ == "__main__":

@@ -256,10 +256,19 @@ not_read:
   elements: dict
   sample: [{"kind": "foreign_qf", "path": "/var/spool/mqueue/qf6ARAleak000002", "detail": "2 hard links"}]
 runs:
-  description: The sendmail commands run for V(flush), V(hold), V(release), with rc and output or transcript.
+  description:
+    - The sendmail commands run for V(flush), V(hold), V(release), per batch of IDs, with C(rc), C(timed_out) and the
+      output as lines - C(transcript) and C(transcript_lines) for V(flush) (with O(verbose)), C(output) and
+      C(output_lines) for V(hold) and V(release).
   returned: when O(operation) is V(flush), V(hold) or V(release)
   type: list
   elements: dict
+  sample:
+    - queue_ids: [6ARAq0Rk000143]
+      rc: 0
+      timed_out: false
+      transcript: "Running /var/spool/mqueue/qf6ARAq0Rk000143 (sequence 1 of 1)\nConnecting to [127.0.0.2] port 2526..."
+      transcript_lines: ["Running /var/spool/mqueue/qf6ARAq0Rk000143 (sequence 1 of 1)", "Connecting to [127.0.0.2] port 2526..."]
 deleted:
   description: For V(delete), IDs removed (or that would be), C(locked) ones skipped, C(not_found), and C(trash_dir).
   returned: when O(operation=delete)
@@ -302,251 +311,45 @@ accounting:
            ok: true}
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import (
-    _args,
-    _collect,
-    _oplock,
-    _platform,
-    _queue,
-    _runner,
-)
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _oplock, _queuetasks
+
+OPERATIONS = ["summary", "list", "flush", "hold", "release", "delete", "move_aside", "ids", "account"]
+SPEC = {
+    "operation": {"type": "str", "default": "summary", "choices": OPERATIONS},
+    "queue": {"type": "str", "default": "both", "choices": ["mta", "msp", "both"]},
+    "queue_ids": {"type": "list", "elements": "str"},
+    "recipient_domain": {"type": "str"},
+    "sender": {"type": "str"},
+    "older_than": {"type": "int"},
+    "limit": {"type": "int", "default": 1000},
+    "verbose": {"type": "bool", "default": False},
+    "reason": {"type": "str", "default": "held by opsiface.sendmail"},
+    "purge": {"type": "bool", "default": False},
+    "trash_dir": {"type": "path", "default": "/var/spool/opsiface-sendmail/trash"},
+    "warn_count": {"type": "int", "default": 500},
+    "crit_count": {"type": "int", "default": 5000},
+    "warn_age": {"type": "int", "default": 14400},
+    "crit_age": {"type": "int", "default": 172800},
+    "pidfile": {"type": "path"},
+    "cache": {"type": "bool", "default": True},
+    "cache_dir": {"type": "path", "default": "/var/cache/opsiface-sendmail"},
+    "after_stop": {"type": "bool", "default": False},
+    "expected_ids": {"type": "dict"},
+    "aside_dirs": {"type": "list", "elements": "path", "default": []},
+    "since": {"type": "float"},
+    "moved_at": {"type": "float"},
+    "log_paths": {"type": "list", "elements": "path"},
+}
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "operation": {
-                "type": "str",
-                "default": "summary",
-                "choices": ["summary", "list", "flush", "hold", "release", "delete", "move_aside", "ids", "account"],
-            },
-            "queue": {"type": "str", "default": "both", "choices": ["mta", "msp", "both"]},
-            "queue_ids": {"type": "list", "elements": "str"},
-            "recipient_domain": {"type": "str"},
-            "sender": {"type": "str"},
-            "older_than": {"type": "int"},
-            "limit": {"type": "int", "default": 1000},
-            "verbose": {"type": "bool", "default": False},
-            "reason": {"type": "str", "default": "held by opsiface.sendmail"},
-            "purge": {"type": "bool", "default": False},
-            "trash_dir": {"type": "path", "default": "/var/spool/opsiface-sendmail/trash"},
-            "warn_count": {"type": "int", "default": 500},
-            "crit_count": {"type": "int", "default": 5000},
-            "warn_age": {"type": "int", "default": 14400},
-            "crit_age": {"type": "int", "default": 172800},
-            "pidfile": {"type": "path"},
-            "cache": {"type": "bool", "default": True},
-            "cache_dir": {"type": "path", "default": "/var/cache/opsiface-sendmail"},
-            "after_stop": {"type": "bool", "default": False},
-            "expected_ids": {"type": "dict"},
-            "aside_dirs": {"type": "list", "elements": "path", "default": []},
-            "since": {"type": "float"},
-            "moved_at": {"type": "float"},
-            "log_paths": {"type": "list", "elements": "path"},
-            "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
-            "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
-            "sendmail_path": {"type": "path"},
-            "command_timeout": {"type": "float", "default": 30},
-            **_oplock.ARGSPEC,
-        },
+        argument_spec=_context.argument_spec(SPEC, _oplock.ARGSPEC),
         required_if=[("operation", "account", ("expected_ids", "since"))],
         supports_check_mode=True,
     )
-    _args.check(module, _args.sendmail_queue)
-    p = module.params
-    op = p["operation"]
-    if op not in ("summary", "list", "ids", "account") and p["queue"] == "both":
-        module.fail_json(msg=f"operation={op} acts on one queue: set queue to mta or msp")
-    if op in ("flush", "hold", "release", "delete", "move_aside"):
-        _oplock.Held(module, f"queue {op}").attach()  # the host's operation lock, released as the module exits
-    if op != "summary":  # imported only where used: compiling them is 0.02 s of every summary run
-        from ansible_collections.opsiface.sendmail.plugins.module_utils import _queueops, _service, _syslog
-    now = time.time()
-    layout = _platform.detect()
-    runner = _runner.SubprocessRunner()
-    sendmail = p["sendmail_path"] or layout.sendmail
-    paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
-    names = ["mta", "msp"] if p["queue"] == "both" else [p["queue"]]
-    dirs = {n: paths[f"{n}_queue_dirs"] for n in names}
-    if op not in ("summary", "list", "ids", "account") and not dirs[names[0]]:
-        module.fail_json(msg=f"no {names[0].upper()} queue directory is configured; nothing was done")
-
-    if op == "summary":
-        thresholds = {k: p[k] for k in ("warn_count", "crit_count", "warn_age", "crit_age")}
-        cache = {"dir": p["cache_dir"] if p["cache"] else None, "write": not module.check_mode}
-        queues, check = _collect.collect_queues(
-            names, paths, now, runner, sendmail, thresholds, p["command_timeout"], cache
-        )
-        module.exit_json(changed=False, queues=queues, status=check["status"], reason=check["reason"])
-
-    if op == "ids":
-        ids, unreadable = {}, []
-        for n in names:
-            ids[n], problems = _queue.queue_ids(dirs[n])
-            unreadable += problems
-        if unreadable:
-            module.fail_json(msg="cannot read the queue: " + "; ".join(unreadable))
-        module.exit_json(
-            changed=False,
-            ids=ids,
-            recorded_at=now,
-            counts={n: len(v) for n, v in ids.items()},
-            observations=[
-                "recorded the queue IDs: " + ", ".join(f"{len(v)} in the {n.upper()} queue" for n, v in ids.items())
-            ],
-        )
-
-    if op == "account":
-        present: set[str] = set()
-        for n in ("mta", "msp"):
-            found, unreadable = _queue.queue_ids(paths[f"{n}_queue_dirs"])
-            if unreadable:
-                module.fail_json(msg="cannot read the queue: " + "; ".join(unreadable))
-            present.update(found)
-        aside, unreadable = _queue.queue_ids(p["aside_dirs"])
-        if unreadable:
-            module.fail_json(msg="cannot read a moved-aside queue: " + "; ".join(unreadable))
-        expected = {str(k): [str(i) for i in v or []] for k, v in p["expected_ids"].items()}
-        missing = {i for v in expected.values() for i in v} - present - set(aside)
-        logs = p["log_paths"] or layout.logs
-        outcomes = _syslog.find_outcomes(logs, missing, now, p["since"])
-        moved_at = p["moved_at"] if p["moved_at"] is not None else p["since"]
-        sent_after = _syslog.find_outcomes(logs, set(aside), now, moved_at, after=int(moved_at)) if aside else {}
-        accounting = _service.account(
-            expected, present, set(aside), outcomes, {i for i, outcome in sent_after.items() if outcome == "sent"}
-        )
-        if accounting["duplicate_risk"]:
-            module.fail_json(
-                msg=f"{len(accounting['duplicate_risk'])} message(s) moved aside are also still queued or were "
-                "delivered after the move (another process was working on them): running the moved-aside "
-                "directory would deliver them twice: " + ", ".join(accounting["duplicate_risk"][:20]),
-                accounting=accounting,
-            )
-        if not accounting["ok"]:
-            module.fail_json(
-                msg=f"{len(accounting['lost'])} of {accounting['expected']} message(s) recorded before are not in "
-                "the queues, not moved aside and not logged as delivered: " + ", ".join(accounting["lost"][:20]),
-                accounting=accounting,
-            )
-        outcomes_text = ", ".join(f"{v} {k}" for k, v in sorted(accounting["finished_by_outcome"].items()))
-        module.exit_json(
-            changed=False,
-            accounting=accounting,
-            observations=[
-                f"all {accounting['expected']} message(s) recorded before are accounted for: "
-                f"{accounting['present']} still queued, {accounting['moved_aside']} moved aside, "
-                f"{accounting['finished']} finished" + (f" ({outcomes_text})" if outcomes_text else "")
-            ],
-        )
-
-    if op == "move_aside":
-        daemon = _collect.collect_daemon(p["pidfile"] or paths["pidfile"], now, runner)
-        try:
-            running = daemon["running"] or daemon["state"] == "stopped"
-            moved = _queueops.move_aside(
-                dirs[names[0]],
-                paths["queue_patterns"],
-                running and not (module.check_mode and p["after_stop"]),
-                module.check_mode,
-                now,
-            )
-        except (_queue.QueueError, OSError) as exc:
-            module.fail_json(msg=str(exc), daemon_state=daemon["state"])
-        actions, warnings, observation = _queueops.describe_move(moved, module.check_mode)
-        for warning in warnings:
-            module.warn(warning)
-        errors = [f"{d['queue_dir']}: {e}" for d in moved["directories"] for e in d["errors"]]
-        if errors:
-            module.fail_json(
-                msg="some messages could not be moved: " + "; ".join(errors[:20]), moved=moved, actions=actions
-            )
-        module.exit_json(changed=moved["messages_moved"] > 0, moved=moved, actions=actions, observations=[observation])
-
-    messages: list[dict] = []
-    not_read: list[dict] = []
-    selected = 0
-    try:
-        for n in names:
-            found, total = _queue.list_messages(
-                dirs[n],
-                now,
-                p["queue_ids"],
-                p["recipient_domain"],
-                p["sender"],
-                p["older_than"],
-                p["limit"],
-                include_quarantined=op != "flush",
-                anomalies=not_read,
-            )
-            messages += [dict(m, queue=n) for m in found]
-            selected += total
-    except _queue.QueueError as exc:
-        module.fail_json(msg=str(exc))
-    if op == "list":
-        module.exit_json(changed=False, messages=messages, selected=selected, not_read=not_read)
-    if selected > p["limit"]:
-        module.fail_json(
-            msg=f"{selected} messages match, more than limit={p['limit']}: narrow the selection or raise the limit",
-            selected=selected,
-        )
-    if op in ("hold", "release") and not any([p["queue_ids"], p["recipient_domain"], p["sender"], p["older_than"]]):
-        module.fail_json(msg=f"operation={op} needs a selection (queue_ids, recipient_domain, sender or older_than)")
-    if op == "delete" and not p["queue_ids"]:
-        module.fail_json(msg="operation=delete needs explicit queue_ids (list them first with operation=list)")
-    ids = [m["queue_id"] for m in messages]
-    if op == "release":
-        ids = [m["queue_id"] for m in messages if m["quarantined"]]
-    elif op == "hold":
-        ids = [m["queue_id"] for m in messages if not m["quarantined"]]
-    result = {"messages": messages, "selected": selected, "queue_ids": ids, "changed": bool(ids)}
-    if module._diff:
-        result["diff"] = {"before": {"queue_ids": sorted(m["queue_id"] for m in messages)}}
-    queue_name = names[0]
-    if not module.check_mode and ids:
-        if op == "flush":
-            result["runs"] = _queueops.flush(
-                runner, sendmail, queue_name, ids, p["verbose"], p["command_timeout"], p["submit_config_path"]
-            )
-        elif op in ("hold", "release"):
-            result["runs"] = _queueops.quarantine(
-                runner,
-                sendmail,
-                queue_name,
-                ids,
-                p["reason"] if op == "hold" else None,
-                p["command_timeout"],
-                p["submit_config_path"],
-            )
-    if op == "delete":
-        try:
-            result["deleted"] = _queueops.delete(
-                dirs[queue_name], p["queue_ids"], None if p["purge"] else p["trash_dir"], module.check_mode
-            )
-        except (_queue.QueueError, OSError) as exc:
-            module.fail_json(msg=str(exc))
-        result["changed"] = bool(result["deleted"]["deleted"])
-        if result["deleted"]["errors"]:
-            module.fail_json(
-                msg="some messages could not be deleted: " + "; ".join(result["deleted"]["errors"]), **result
-            )
-    if module._diff:
-        after, _unused = _queue.list_messages(
-            dirs[queue_name],
-            time.time(),
-            p["queue_ids"],
-            p["recipient_domain"],
-            p["sender"],
-            p["older_than"],
-            p["limit"],
-        )
-        result["diff"]["after"] = {"queue_ids": sorted(m["queue_id"] for m in after)}
-    failed_runs = [r for r in result.get("runs", []) if r["rc"] not in (0, None) or r["timed_out"]]
-    if failed_runs:
-        module.fail_json(msg=f"sendmail failed for {len(failed_runs)} batch(es)", **result)
-    module.exit_json(**result)
+    _context.run(module, _args.sendmail_queue, _queuetasks.run)
 
 
 if __name__ == "__main__":

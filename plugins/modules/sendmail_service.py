@@ -154,190 +154,40 @@ observations:
   elements: str
   sample: ["the listener 71 is gone after 1.2 s"]
 commands:
-  description: The service manager commands run, with rc and the tail of their output.
+  description:
+    - The service manager commands run, with C(argv), C(rc), C(timed_out) and the tail of their output as text
+      (C(stdout), C(stderr)) and as lines (C(stdout_lines), C(stderr_lines)).
   returned: always
   type: list
   elements: dict
+  sample:
+    - argv: [/etc/init.d/sendmail, stop]
+      rc: 0
+      timed_out: false
+      stdout: "Stopping Mail Transport Agent (MTA): sendmail."
+      stdout_lines: ["Stopping Mail Transport Agent (MTA): sendmail."]
+      stderr: ""
+      stderr_lines: []
 """
 
-import grp
-import os
-import pwd
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import (
-    _args,
-    _collect,
-    _config,
-    _oplock,
-    _platform,
-    _runner,
-    _service,
-)
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _oplock, _service
 
-
-def _uid(name: str | None) -> int | None:
-    if not name:
-        return None
-    user = name.split(":", 1)[0]
-    if user.isdigit():
-        return int(user)
-    try:
-        return pwd.getpwnam(user).pw_uid
-    except KeyError:
-        return None
-
-
-def _stat(path: str) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
-
-
-def _owners(cf_path: str) -> set[int]:
-    data, _unused = _collect.read_file(cf_path)
-    cf = _config.parse_cf(data or b"")
-    return {0} | {u for u in (_uid(cf.get("TrustedUser")), _uid(cf.get("RunAsUser"))) if u is not None}
-
-
-def preflight(p: dict, layout, runner, sendmail: str, paths: dict) -> dict:
-    real = os.path.realpath(sendmail)
-    st = _stat(real)
-    binary = {"path": sendmail, "realpath": real, "present": st is not None}
-    binary_problem = _service.binary_problem(sendmail, st, st is not None and os.access(real, os.X_OK))
-    config = _collect.collect_config(p["config_path"], sendmail, runner, p["command_timeout"], check=True)
-    queue_dirs = []
-    problems = []
-    for kind, cf_path, group_ok in (("mta", p["config_path"], False), ("msp", p["submit_config_path"], True)):
-        owners = _owners(cf_path)
-        for path in paths[f"{kind}_queue_dirs"]:
-            qst = _stat(path)
-            problem = _service.queue_dir_problem(path, qst, owners, group_ok)
-            entry = {"queue": kind, "path": path, "problem": problem}
-            if qst is not None:
-                entry.update(owner=_name(qst.st_uid), group=_group(qst.st_gid), mode=f"{qst.st_mode & 0o7777:04o}")
-            queue_dirs.append(entry)
-            if problem:
-                problems.append(problem)
-    if not paths["mta_queue_dirs"]:
-        problems.append(f"{p['config_path']} names no QueueDirectory")
-    verdict = _service.preflight_verdict(binary_problem, config.get("check") or {}, problems)
-    config_summary = {k: config.get(k) for k in ("path", "exists", "sha256", "version", "hostname", "check")}
-    return dict(verdict, binary=binary, config=config_summary, queue_dirs=queue_dirs)
-
-
-def _name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
+SPEC = {
+    "state": {"type": "str", "required": True, "choices": ["preflight", "stopped", "started", "restarted"]},
+    "timeout": {"type": "float", "default": 60},
+    "force": {"type": "bool", "default": False},
+    "stop_command": {"type": "list", "elements": "str"},
+    "start_command": {"type": "list", "elements": "str"},
+    "expected_ppids": {"type": "list", "elements": "int", "default": [1]},
+    "pidfile": {"type": "path"},
+    "after_stop": {"type": "bool", "default": False},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "required": True, "choices": ["preflight", "stopped", "started", "restarted"]},
-            "timeout": {"type": "float", "default": 60},
-            "force": {"type": "bool", "default": False},
-            "stop_command": {"type": "list", "elements": "str"},
-            "start_command": {"type": "list", "elements": "str"},
-            "expected_ppids": {"type": "list", "elements": "int", "default": [1]},
-            "pidfile": {"type": "path"},
-            "after_stop": {"type": "bool", "default": False},
-            "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
-            "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
-            "sendmail_path": {"type": "path"},
-            "command_timeout": {"type": "float", "default": 30},
-            **_oplock.ARGSPEC,
-        },
-        supports_check_mode=True,
-    )
-    _args.check(module, _args.sendmail_service)
-    p = module.params
-    state = p["state"]
-    if state != "preflight":
-        _oplock.Held(module, f"service {state}").attach()  # the host's operation lock, released as the module exits
-    layout = _platform.detect()
-    runner = _runner.SubprocessRunner()
-    sendmail = p["sendmail_path"] or layout.sendmail
-    paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
-    pidfile = p["pidfile"] or paths["pidfile"]
-
-    def read_daemon() -> dict:
-        d = _collect.collect_daemon(pidfile, time.time(), runner)
-        return {k: d.get(k) for k in ("running", "state", "pid", "ppid", "args", "pidfile_pid", "pidfile_problem")}
-
-    before = read_daemon()
-    result: dict = {"changed": False, "daemon_before": before, "actions": [], "observations": [], "commands": []}
-    if state in ("preflight", "restarted"):
-        result["preflight"] = preflight(p, layout, runner, sendmail, paths)
-        pf = result["preflight"]
-        result["observations"].append(
-            f"pre-flight {'passed' if pf['ok'] else 'FAILED'}: {pf['config'].get('check', {}).get('command')} "
-            f"rc {pf['config'].get('check', {}).get('rc')}, sendmail {pf['config'].get('version')}, "
-            + ", ".join(f"{q['path']} {q.get('owner')}:{q.get('group')} {q.get('mode')}" for q in pf["queue_dirs"])
-        )
-        result["observations"].append(
-            f"listener before: {before.get('state')}"
-            + (f", pid {before.get('pid')}, PPID {before.get('ppid')}" if before.get("pid") else "")
-        )
-        if not pf["ok"]:
-            result["daemon"] = before
-            result["actions"].append("none: the pre-flight failed, so nothing was stopped or started")
-            module.fail_json(msg="pre-flight failed: " + "; ".join(pf["problems"]), **result)
-        if state == "preflight":
-            result["daemon"] = before
-            module.exit_json(**result)
-    if state in ("stopped", "restarted"):
-        target = _collect.verify_sendmail(before["pid"], runner)[0] if before.get("pid") else None
-        step = _service.stop(
-            runner,
-            p["stop_command"] or layout.service_stop,
-            before,
-            p["timeout"],
-            p["force"],
-            module.check_mode,
-            verify=lambda pid: _collect.verify_sendmail(pid, runner, before=target)[1],
-        )
-        _merge(result, step)
-        if not step.ok:
-            result["daemon"] = read_daemon()
-            module.fail_json(msg=step.failure, **result)
-    if state in ("started", "restarted"):
-        step, after = _service.start(
-            runner,
-            p["start_command"] or layout.service_start,
-            read_daemon,
-            p["timeout"],
-            module.check_mode,
-            p["expected_ppids"],
-            after_stop=p["after_stop"] or state == "restarted",
-        )
-        _merge(result, step)
-        result["daemon"] = after or before
-        if not module.check_mode:
-            result["new_pid"] = after.get("pid") is not None and after.get("pid") != before.get("pid")
-        if not step.ok:
-            module.fail_json(msg=step.failure, **result)
-    else:
-        result["daemon"] = read_daemon() if not module.check_mode else before
-    module.exit_json(**result)
-
-
-def _merge(result: dict, step: _service.Step) -> None:
-    result["changed"] = result["changed"] or step.changed
-    result["actions"] += step.actions
-    result["observations"] += step.observations
-    result["commands"] += step.commands
+    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _oplock.ARGSPEC), supports_check_mode=True)
+    _context.run(module, _args.sendmail_service, _service.service)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ description:
     rotated files only as far back as the window reaches. Uses journald when there is no log file.
   - With O(areas) it can also summarise the queues and run the SMTP self-test in the same call, so a health check
     costs one module round trip per host.
+  - V(tls) in O(areas) has the same SMTP probe say STARTTLS when the server offers it, and checks the handshake and
+    the days until the server certificate expires (O(tls_warn_days), O(tls_crit_days)). A server that does not offer
+    STARTTLS is V(ok) with "does not offer STARTTLS" in the reason, or V(critical) with O(tls_required=true); when the
+    probe fails before EHLO, whether STARTTLS is offered is not known (V(unknown)). With V(tls), a STARTTLS that fails
+    loses the session, so the V(smtp) self-test of the same probe fails too.
   - Always names the host's MTA first (check C(mta)), from where the sendmail path resolves to, the strings in that
     binary, the daemon processes and the banner, without running anything; V(critical) when sendmail is not installed
     or the MTA is Postfix, Exim or OpenSMTPD. Another MTA's C(/usr/sbin/sendmail) is never run (Postfix's logs
@@ -45,10 +50,11 @@ options:
   areas:
     description:
       - What to look at. V(queue) adds the O(opsiface.sendmail.sendmail_queue#module:operation=summary) result of both
-        queues; V(smtp) adds the local SMTP self-test of M(opsiface.sendmail.smtp_probe).
+        queues; V(smtp) adds the local SMTP self-test of M(opsiface.sendmail.smtp_probe); V(tls) adds STARTTLS and the
+        certificate's days to expiry, from the same probe.
     type: list
     elements: str
-    choices: [process, config, syslog, queue, smtp]
+    choices: [process, config, syslog, queue, smtp, tls]
     default: [process, config, syslog]
   pidfile:
     description: The daemon's PidFile. Default from C(O PidFile=) in O(config_path), else the platform's.
@@ -149,6 +155,18 @@ options:
     description: With V(smtp) in O(areas), a banner slower than this many milliseconds is a warning.
     type: float
     default: 2000
+  tls_warn_days:
+    description: With V(tls) in O(areas), a server certificate that expires within this many days is a warning.
+    type: int
+    default: 30
+  tls_crit_days:
+    description: With V(tls) in O(areas), a server certificate that expires within this many days (or has) is critical.
+    type: int
+    default: 7
+  tls_required:
+    description: With V(tls) in O(areas), a server that does not offer STARTTLS is critical (else ok, and said so).
+    type: bool
+    default: false
 seealso:
   - module: opsiface.sendmail.sendmail_queue
   - module: opsiface.sendmail.smtp_probe
@@ -168,6 +186,12 @@ EXAMPLES = r"""
   opsiface.sendmail.sendmail_status:
     areas: [process, config, syslog, queue, smtp]
     since_minutes: 30
+
+- name: STARTTLS and the certificate, critical without STARTTLS or within 14 days of expiry
+  opsiface.sendmail.sendmail_status:
+    areas: [tls]
+    tls_required: true
+    tls_crit_days: 14
 
 - name: A Solaris host with its log in /var/adm/messages
   opsiface.sendmail.sendmail_status:
@@ -276,6 +300,14 @@ smtp:
   description: With V(smtp) in O(areas), the probe result as returned by M(opsiface.sendmail.smtp_probe).
   returned: when V(smtp) is in O(areas)
   type: dict
+tls:
+  description:
+    - With V(tls) in O(areas), what the probe saw of STARTTLS - C(offered) (null when the probe failed before EHLO),
+      C(handshake), C(version), C(cipher), C(certificate) (C(subject), C(issuer), C(not_after), C(days_to_expiry);
+      reported, not verified) or C(error), the C(port), and C(probe_failure) / C(probe_detail) when it is not known.
+  returned: when V(tls) is in O(areas)
+  type: dict
+  sample: {offered: false, port: 25, probe_failure: null, probe_detail: null}
 platform:
   description: The platform family whose defaults were used.
   returned: always
@@ -294,49 +326,42 @@ python:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _collect
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _collect, _context
+
+AREAS = ["process", "config", "syslog", "queue", "smtp", "tls"]
+SPEC = {
+    "areas": {"type": "list", "elements": "str", "default": ["process", "config", "syslog"], "choices": AREAS},
+    "pidfile": {"type": "path"},
+    "ports": {"type": "list", "elements": "int"},
+    "log_paths": {"type": "list", "elements": "path"},
+    "since_minutes": {"type": "int", "default": 60},
+    "syslog_max_bytes": {"type": "int", "default": 536870912},
+    "max_lines": {"type": "int", "default": 10},
+    "check_config": {"type": "bool", "default": True},
+    "max_zombie_children": {"type": "int", "default": 5},
+    "syslog_warn_errors": {"type": "int", "default": 1},
+    "syslog_crit_errors": {"type": "int", "default": 10},
+    "syslog_warn_warnings": {"type": "int", "default": 50},
+    "syslog_crit_warnings": {"type": "int", "default": 500},
+    "queue_warn_count": {"type": "int", "default": 500},
+    "queue_crit_count": {"type": "int", "default": 5000},
+    "queue_warn_age": {"type": "int", "default": 14400},
+    "queue_crit_age": {"type": "int", "default": 172800},
+    "queue_cache": {"type": "bool", "default": True},
+    "queue_cache_dir": {"type": "path", "default": "/var/cache/opsiface-sendmail"},
+    "smtp_host": {"type": "str", "default": "127.0.0.1"},
+    "smtp_port": {"type": "int"},
+    "smtp_timeout": {"type": "float", "default": 10},
+    "smtp_warn_banner_ms": {"type": "float", "default": 2000},
+    "tls_warn_days": {"type": "int", "default": 30},
+    "tls_crit_days": {"type": "int", "default": 7},
+    "tls_required": {"type": "bool", "default": False},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "areas": {
-                "type": "list",
-                "elements": "str",
-                "default": ["process", "config", "syslog"],
-                "choices": ["process", "config", "syslog", "queue", "smtp"],
-            },
-            "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
-            "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
-            "sendmail_path": {"type": "path"},
-            "command_timeout": {"type": "float", "default": 30},
-            "pidfile": {"type": "path"},
-            "ports": {"type": "list", "elements": "int"},
-            "log_paths": {"type": "list", "elements": "path"},
-            "since_minutes": {"type": "int", "default": 60},
-            "syslog_max_bytes": {"type": "int", "default": 536870912},
-            "max_lines": {"type": "int", "default": 10},
-            "check_config": {"type": "bool", "default": True},
-            "max_zombie_children": {"type": "int", "default": 5},
-            "syslog_warn_errors": {"type": "int", "default": 1},
-            "syslog_crit_errors": {"type": "int", "default": 10},
-            "syslog_warn_warnings": {"type": "int", "default": 50},
-            "syslog_crit_warnings": {"type": "int", "default": 500},
-            "queue_warn_count": {"type": "int", "default": 500},
-            "queue_crit_count": {"type": "int", "default": 5000},
-            "queue_warn_age": {"type": "int", "default": 14400},
-            "queue_crit_age": {"type": "int", "default": 172800},
-            "queue_cache": {"type": "bool", "default": True},
-            "queue_cache_dir": {"type": "path", "default": "/var/cache/opsiface-sendmail"},
-            "smtp_host": {"type": "str", "default": "127.0.0.1"},
-            "smtp_port": {"type": "int"},
-            "smtp_timeout": {"type": "float", "default": 10},
-            "smtp_warn_banner_ms": {"type": "float", "default": 2000},
-        },
-        supports_check_mode=True,
-    )
-    _args.check(module, _args.sendmail_status)
-    module.exit_json(**_collect.host_status(module.params, module.check_mode))
+    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC), supports_check_mode=True)
+    _context.run(module, _args.sendmail_status, _collect.host_status)
 
 
 if __name__ == "__main__":

@@ -107,13 +107,21 @@ addresses:
       verdict: deliverable
       targets: [{mailer: relay, host: "[127.0.0.2]", user: nobody@remote.example, deliverable: true}]
 deliveries:
-  description: Per batch of O(queue_ids) the command, rc and the C(-v) transcript.
+  description:
+    - Per batch of O(queue_ids) the IDs, C(rc), C(timed_out) and the C(-v) transcript, as text (C(transcript)) and as
+      lines (C(transcript_lines)).
   returned: always
   type: list
   elements: dict
+  sample:
+    - queue_ids: [6ARDNLH6000148]
+      rc: 0
+      timed_out: false
+      transcript: "Running /var/spool/mqueue/qf6ARDNLH6000148 (sequence 1 of 1)\nConnecting to [127.0.0.2] port 2526..."
+      transcript_lines: ["Running /var/spool/mqueue/qf6ARDNLH6000148 (sequence 1 of 1)", "Connecting to [127.0.0.2] port 2526..."]
 trace:
   description: The system-call trace - path, seconds, bytes, C(stopped_by) (V(seconds), V(max_bytes), V(exit)),
-    truncated, and a summary (lines, system calls by name, errors).
+    truncated, the tracer's C(stderr) (and C(stderr_lines)), and a summary (lines, system calls by name, errors).
   returned: when O(syscalls=true)
   type: dict
 daemon:
@@ -132,140 +140,25 @@ observations:
   elements: str
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import (
-    _args,
-    _collect,
-    _crash,
-    _oplock,
-    _platform,
-    _queueops,
-    _runner,
-    _service,
-    _trace,
-)
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _oplock, _trace
+
+SPEC = {
+    "addresses": {"type": "list", "elements": "str", "default": []},
+    "queue_ids": {"type": "list", "elements": "str", "default": []},
+    "queue": {"type": "str", "default": "mta", "choices": ["mta", "msp"]},
+    "syscalls": {"type": "bool", "default": False},
+    "seconds": {"type": "float", "default": 10},
+    "max_bytes": {"type": "int", "default": 10485760},
+    "dir": {"type": "path", "default": "/var/lib/opsiface-sendmail/trace"},
+    "pid": {"type": "int"},
+    "pidfile": {"type": "path"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "addresses": {"type": "list", "elements": "str", "default": []},
-            "queue_ids": {"type": "list", "elements": "str", "default": []},
-            "queue": {"type": "str", "default": "mta", "choices": ["mta", "msp"]},
-            "syscalls": {"type": "bool", "default": False},
-            "seconds": {"type": "float", "default": 10},
-            "max_bytes": {"type": "int", "default": 10485760},
-            "dir": {"type": "path", "default": "/var/lib/opsiface-sendmail/trace"},
-            "pid": {"type": "int"},
-            "pidfile": {"type": "path"},
-            "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
-            "submit_config_path": {"type": "path", "default": "/etc/mail/submit.cf"},
-            "sendmail_path": {"type": "path"},
-            "command_timeout": {"type": "float", "default": 30},
-            **_oplock.ARGSPEC,
-        },
-        supports_check_mode=True,
-    )
-    _args.check(module, _args.sendmail_trace)
-    p = module.params
-    result: dict = {"changed": False, "addresses": [], "deliveries": [], "actions": [], "observations": []}
-    try:
-        for address in p["addresses"]:
-            _trace.check_address(address)
-    except _trace.TraceError as exc:
-        module.fail_json(msg=f"invalid argument: {exc}; nothing was done")
-    if p["queue_ids"] or p["syscalls"]:  # a delivery attempt, or attaching to the daemon
-        _oplock.Held(module, "trace").attach()  # the host's operation lock, released as the module exits
-    layout = _platform.detect()
-    runner = _runner.SubprocessRunner()
-    sendmail = p["sendmail_path"] or layout.sendmail
-    paths = _collect.config_paths(p["config_path"], p["submit_config_path"], layout)
-    pidfile = p["pidfile"] or paths["pidfile"]
-
-    for address in p["addresses"]:
-        res = runner.run([sendmail, "-bv", "--", address], timeout=p["command_timeout"])
-        if res.missing:
-            module.fail_json(msg=f"{sendmail} not found", **result)
-        verified = _trace.parse_bv(address, res.rc, res.stdout, res.stderr)
-        verified["timed_out"] = res.timed_out
-        result["addresses"].append(verified)
-        where = ", ".join(
-            f"{t['mailer']}" + (f" via {t['host']}" if t["host"] else "")
-            for t in verified["targets"]
-            if t["deliverable"]
-        )
-        result["observations"].append(
-            f"sendmail -bv {address}: {verified['verdict']}"
-            + (f" ({where})" if where else f" ({'; '.join(t['message'] for t in verified['targets'])})")
-        )
-    if p["queue_ids"]:
-        if module.check_mode:
-            result["actions"].append(
-                f"would attempt delivery of {len(p['queue_ids'])} message(s) with -v (check mode: not attempted)"
-            )
-        else:
-            runs = _queueops.flush(
-                runner, sendmail, p["queue"], p["queue_ids"], True, p["command_timeout"], p["submit_config_path"]
-            )
-            result["deliveries"] = runs
-            result["changed"] = True
-            for run in runs:
-                lines = [ln for ln in str(run.get("transcript") or "").split("\\n") if ln.strip()]
-                result["observations"].append(
-                    f"delivery attempt {', '.join(run.get('queue_ids') or [])}: rc {run.get('rc')}, "
-                    + (lines[-1].strip() if lines else "no transcript")
-                )
-            result["actions"].append(
-                f"attempted delivery of {len(p['queue_ids'])} message(s) from the {p['queue'].upper()} queue with "
-                "sendmail -v -qI (transcript in deliveries)"
-            )
-    if p["syscalls"]:
-        daemon = _collect.collect_daemon(pidfile, time.time(), runner)
-        pid = p["pid"] or daemon.get("pid")
-        if pid is None or not _service.pid_alive(pid):
-            module.fail_json(msg=f"no sendmail listener to trace (state {daemon.get('state')})", **result)
-        target, problem = _collect.verify_sendmail(pid, runner)
-        if problem:
-            module.fail_json(msg=f"refusing to trace pid {pid}: {problem}; nothing was done", **result)
-        tool = runner.which("strace") or runner.which("truss")
-        if tool is None:
-            module.fail_json(msg="neither strace nor truss is installed", **result)
-        if module.check_mode:
-            result["actions"].append(
-                f"would trace the system calls of {pid} with {tool} for {p['seconds']:.0f} s or "
-                f"{p['max_bytes']} bytes (check mode: not traced)"
-            )
-        else:
-            try:
-                _crash.safe_dir(p["dir"])
-            except (_crash.CrashError, OSError) as exc:
-                module.fail_json(msg=f"trace directory: {exc}", **result)
-            output = os.path.join(p["dir"], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{pid}.trace")
-            problem = _collect.verify_sendmail(pid, runner, before=target)[1]
-            if problem:  # right before attaching: still the process checked above
-                module.fail_json(msg=f"not traced: {problem}", **result)
-            run = _trace.bounded_trace(_trace.tracer_argv(tool, pid, output), output, p["seconds"], p["max_bytes"])
-            with open(output, "rb") as fh:
-                summary = _trace.summarize_syscalls(fh.read().decode("utf-8", "replace"))
-            result["trace"] = dict(run.to_dict(), summary=summary)
-            result["changed"] = True
-            top = ", ".join(f"{k} {v}" for k, v in list(summary["syscalls"].items())[:6]) or "none"
-            result["observations"].append(
-                f"system-call trace of {pid}: {summary['lines']} line(s), {summary['errors']} failed call(s); "
-                f"most frequent: {top}"
-            )
-            result["actions"].append(
-                f"traced the system calls of {pid} with {os.path.basename(tool)} for {run.seconds:.1f} s into "
-                f"{output} ({run.bytes_written} bytes, stopped by {run.stopped_by})"
-            )
-            if run.bytes_written == 0 and run.rc not in (0, None):
-                module.fail_json(msg=f"{tool} could not trace {pid}: {run.stderr}", **result)
-    after = _collect.collect_daemon(pidfile, time.time(), runner)
-    result["daemon"] = {k: after.get(k) for k in ("running", "state", "pid", "ppid")}
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _oplock.ARGSPEC), supports_check_mode=True)
+    _context.run(module, _args.sendmail_trace, _trace.run)
 
 
 if __name__ == "__main__":

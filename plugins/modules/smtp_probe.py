@@ -228,150 +228,36 @@ timings:
   sample: {connect: 0.2, banner: 3.1, ehlo: 0.4, send: null, total: 4.2}
 """
 
-import ipaddress
-import os
-import socket
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import (
-    _args,
-    _collect,
-    _config,
-    _mailbox,
-    _platform,
-    _queueops,
-    _runner,
-    _smtp,
-)
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _selftest
 
-# How long after its verify_timeout a check may still be removing its own test message (the mailbox lock
-# wait is 10 s): a later check removes that message only after this.
-DEADLINE_MARGIN = 15
-
-
-def default_expected_hostname(host: str, sendmail: str, runner: _runner.Runner) -> str | None:
-    """$j (or this host's FQDN) for loopback; the name itself for a name; no check for another address."""
-    if host == "localhost":
-        return _local_name(sendmail, runner)
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    return _local_name(sendmail, runner) if address.is_loopback else None
-
-
-def _local_name(sendmail: str, runner: _runner.Runner) -> str | None:
-    res = runner.run([sendmail, "-d0.1", "-bt"], stdin=b"", timeout=15)
-    if not res.missing:
-        name = _config.parse_d01(res.stdout, res.stderr).hostname
-        if name:
-            return name
-    return socket.getfqdn() or None
-
-
-def mta_queue_dirs(config_path: str) -> list[str]:
-    """The MTA queue's directories (where mail accepted over SMTP waits), from sendmail.cf."""
-    return _collect.config_paths(config_path, os.devnull, _platform.detect())["mta_queue_dirs"]
+# Not the common fragment: command_timeout here is the SMTP reply timeout, and no queue or cf option but
+# config_path (where a late test message is looked for) applies.
+SPEC = {
+    "host": {"type": "str", "default": "127.0.0.1"},
+    "port": {"type": "int", "default": 25},
+    "connect_timeout": {"type": "float", "default": 5},
+    "banner_timeout": {"type": "float", "default": 10},
+    "command_timeout": {"type": "float", "default": 10},
+    "expect_hostname": {"type": "str"},
+    "helo": {"type": "str"},
+    "tls": {"type": "bool", "default": False},
+    "send": {"type": "bool", "default": False},
+    "mail_from": {"type": "str"},
+    "rcpt_to": {"type": "str", "default": "root"},
+    "subject": {"type": "str", "default": "opsiface.sendmail delivery check"},
+    "allow_remote_recipient": {"type": "bool", "default": False},
+    "verify_mailbox": {"type": "bool", "default": False},
+    "mailbox": {"type": "path", "default": "/var/mail/root"},
+    "verify_timeout": {"type": "float", "default": 30},
+    "sendmail_path": {"type": "path"},
+    "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "host": {"type": "str", "default": "127.0.0.1"},
-            "port": {"type": "int", "default": 25},
-            "connect_timeout": {"type": "float", "default": 5},
-            "banner_timeout": {"type": "float", "default": 10},
-            "command_timeout": {"type": "float", "default": 10},
-            "expect_hostname": {"type": "str"},
-            "helo": {"type": "str"},
-            "tls": {"type": "bool", "default": False},
-            "send": {"type": "bool", "default": False},
-            "mail_from": {"type": "str"},
-            "rcpt_to": {"type": "str", "default": "root"},
-            "subject": {"type": "str", "default": "opsiface.sendmail delivery check"},
-            "allow_remote_recipient": {"type": "bool", "default": False},
-            "verify_mailbox": {"type": "bool", "default": False},
-            "mailbox": {"type": "path", "default": "/var/mail/root"},
-            "verify_timeout": {"type": "float", "default": 30},
-            "sendmail_path": {"type": "path"},
-            "config_path": {"type": "path", "default": "/etc/mail/sendmail.cf"},
-        },
-        supports_check_mode=True,
-    )
-    _args.check(module, _args.smtp_probe)
-    p = module.params
-    if p["verify_mailbox"] and not p["send"]:  # a value constraint the argspec cannot express
-        module.fail_json(msg="verify_mailbox=true needs send=true")
-    runner = _runner.SubprocessRunner()
-    sendmail = p["sendmail_path"] or _platform.detect().sendmail
-    expected = p["expect_hostname"] or default_expected_hostname(p["host"], sendmail, runner)
-    try:
-        for name in ("helo", "mail_from", "rcpt_to", "subject", "expect_hostname"):
-            if p[name] is not None:
-                _smtp.check_value(name, p[name])
-    except _smtp.SmtpValueError as exc:
-        module.fail_json(msg=str(exc))
-    send = None
-    if p["send"]:
-        rcpt = p["rcpt_to"]
-        domain = rcpt.rsplit("@", 1)[1].lower() if "@" in rcpt else None
-        local = {d.lower() for d in (expected, "localhost", socket.getfqdn()) if d}
-        if domain and domain not in local and not p["allow_remote_recipient"]:
-            module.fail_json(
-                msg=f"rcpt_to {rcpt!r} is not on the probed host ({', '.join(sorted(local))}); "
-                "set allow_remote_recipient=true to send there"
-            )
-        send = {
-            "mail_from": p["mail_from"] or f"root@{expected or socket.getfqdn()}",
-            "rcpt_to": rcpt,
-            "subject": p["subject"],
-        }
-    if send is not None:
-        # the token says until when this check waits for the message: a later check removes it after that
-        send["token"] = _mailbox.new_token(time.time() + p["verify_timeout"] + DEADLINE_MARGIN)
-    result = _smtp.probe(
-        host=p["host"],
-        port=p["port"],
-        connect_timeout=p["connect_timeout"],
-        banner_timeout=p["banner_timeout"],
-        command_timeout=p["command_timeout"],
-        expect_hostname=expected,
-        helo=p["helo"],
-        tls=p["tls"],
-        send=None if module.check_mode else send,
-    ).to_dict()
-    changed = bool(send) and result.get("queue_id") is not None
-    if send and module.check_mode:
-        result["would_send"] = send
-    if p["verify_mailbox"] and result["success"] and not module.check_mode:
-        box = _mailbox.wait_and_remove(p["mailbox"], result["token"], p["verify_timeout"])
-        entry = None
-        if not box.get("arrived") and not box.get("error") and result["queue_id"]:
-            entry = _queueops.find_message(mta_queue_dirs(p["config_path"]), result["queue_id"])
-            if entry["state"] == "absent":  # it may have left the queue for the mailbox a moment ago
-                try:
-                    box = dict(
-                        _mailbox.remove_test_messages(p["mailbox"], result["token"]),
-                        **{"waited_seconds": box.get("waited_seconds")},
-                    )
-                    box["arrived"] = box["found"]
-                except _mailbox.MailboxError as exc:
-                    box = dict(box, error=str(exc))
-        result["mailbox"] = box
-        result["queue_entry"] = entry
-        verdict = _mailbox.delivery_verdict(box, result["queue_id"], entry, p["verify_timeout"])
-        changed = changed or bool(box.get("removed") or box.get("earlier_removed"))
-        if not verdict["success"]:
-            result.update(success=False, failure=verdict["failure"], detail=verdict["detail"])
-        elif verdict.get("note"):
-            result["detail"] = verdict["note"]
-            module.warn(verdict["note"])
-        if box.get("sweep_error"):
-            module.warn(f"test messages of earlier checks were not looked for: {box['sweep_error']}")
-        for left in box.get("earlier_left") or []:
-            module.warn(f"an earlier test message ({left['token']}) is left in {p['mailbox']}: {left['why']}")
-    module.exit_json(changed=changed, **result)
+    module = AnsibleModule(argument_spec=SPEC, supports_check_mode=True)
+    _context.run(module, _args.smtp_probe, _selftest.run)
 
 
 if __name__ == "__main__":

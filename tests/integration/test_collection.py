@@ -28,6 +28,8 @@ def test_build_install_and_run_installed_playbook(lab, tmp_path):
         names = tar.getnames()
     assert "galaxy.yml" not in names and "MANIFEST.json" in names
     assert not [n for n in names if n.startswith(("lab/", "bench/", ".venv", ".collections", "tests/output"))]
+    # #16 item 5: the report's templates are files of the collection, used from wherever it is installed
+    assert {"plugins/plugin_utils/templates/fleet.md.j2", "plugins/plugin_utils/templates/fleet.html.j2"} <= set(names)
 
     install_path = tmp_path / "collections"
     subprocess.run(
@@ -63,6 +65,11 @@ def test_build_install_and_run_installed_playbook(lab, tmp_path):
     # The installed health check wrote its report under the working directory, with a latest link.
     fleet = json.loads((tmp_path / "reports" / "latest" / "fleet.json").read_text())
     assert set(fleet["hosts"]) == set(lab.hosts) and fleet["schema"] == "opsiface.sendmail/healthcheck/v1"
+    latest = tmp_path / "reports" / "latest"
+    assert "## Changed since the last run" in (latest / "fleet.md").read_text()
+    assert "Changed since the last run" in (latest / "fleet.html").read_text()
+    assert "sendmail_health_status{" in (latest / "fleet.prom").read_text()
+    assert {p.name for p in (tmp_path / "reports" / "history").glob("*.json")} == {f"{h}.json" for h in lab.hosts}
 
     # Every operation is callable by FQCN from the installed copy (check mode: it plans, changes nothing).
     host = lab.hosts[0]

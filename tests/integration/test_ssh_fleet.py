@@ -105,7 +105,8 @@ def test_mixed_fleet_over_ssh_with_become_by_default(fleet, runner_run):
     assert postfix["status"] == "critical" and "the MTA here is Postfix, not sendmail" in reasons("postfix")
     assert postfix["checks"]["smtp"]["status"] == "critical"  # Postfix's 220/221 is no self-test of sendmail
     assert "/usr/lib/postfix/sbin/master" in reasons("postfix")  # port 25's owner, seen as root
-    assert runner_run["data"]["summary"] == {
+    counts = {k: v for k, v in runner_run["data"]["summary"].items() if k not in ("new", "recovered", "persisting")}
+    assert counts == {
         "total": 8,
         "ok": 1,
         "warning": 1,

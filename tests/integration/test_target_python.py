@@ -153,7 +153,10 @@ def test_restart_loses_nothing_alike_on_3_8_and_3_9(lab, by_python):
     print(f"\nrestart of {len(hosts)} hosts: {time.monotonic() - started:.1f} s")
     results = json.loads((report_dir / "restart.json").read_text())["hosts"]
     shape = {v: (results[h]["status"], list(results[h]["checks"])) for v, h in hosts.items()}
-    assert shape[REFERENCE] == ("ok", ["preflight", "record", "stop", "start", "new_pid", "smtp", "nothing_lost"])
+    assert shape[REFERENCE] == (
+        "ok",
+        ["lock", "preflight", "record", "stop", "start", "new_pid", "smtp", "nothing_lost"],
+    )
     for version, host in hosts.items():
         ids, pid = before[version]
         assert len(ids) >= 60 and ids <= queue_ids(lab, host) and listener(lab, host) not in (None, pid), version

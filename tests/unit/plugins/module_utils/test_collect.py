@@ -4,7 +4,21 @@ import time
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect
+from ansible_collections.opsiface.sendmail.plugins.module_utils._context import HostContext
 from ansible_collections.opsiface.sendmail.plugins.module_utils._runner import CmdResult
+
+
+def context(
+    runner, sendmail: str = "/usr/sbin/sendmail", config_path: str = "/nonexistent.cf", **params
+) -> HostContext:
+    """A module call's context with this runner (nothing runs but what it answers), at time 0."""
+    params = dict({"config_path": config_path, "sendmail_path": sendmail, "command_timeout": 30}, **params)
+    return HostContext(params=params, runner=runner, now=params.pop("now", 0.0))
+
+
+def summarise(runner, name, dirs, sendmail, thresholds, cache=None):
+    options = _collect.QueueOptions(_collect.QueueThresholds(**thresholds), _collect.QueueCache(**(cache or {})))
+    return _collect.collect_queue(context(runner, sendmail), name, dirs, options)
 
 
 class ScriptedRunner:
@@ -27,7 +41,7 @@ def test_debian12_one_process_for_identity_and_check(tmp_path, fixture_bytes):
     cf = tmp_path / "sendmail.cf"
     cf.write_text("O QueueDirectory=/var/spool/mqueue\n")
     runner = ScriptedRunner({"-bC": (0, fixture_bytes("debian12-8.17.1.9-d0.1-bt.txt"), b"")})
-    got = _collect.collect_config(str(cf), "/usr/sbin/sendmail", runner, 30)
+    got = _collect.collect_config(context(runner, "/usr/sbin/sendmail", str(cf)))
     # LogLevel 0: checking a broken cf as root leaves no SYSERR in the mail log (seen in the lab)
     assert [c[1:4] for c in runner.calls] == [["-OLogLevel=0", "-d0.1", "-bC"]]
     assert got["version"] == "8.17.1.9" and got["hostname"] == "mx01.lab.test" and got["check"]["ok"] is True
@@ -44,7 +58,7 @@ def test_solaris_88_falls_back_to_bt_and_reads_complaints(tmp_path):
             "-bt": (0, ident, b'/etc/mail/sendmail.cf: line 93: unknown configuration line "garbage"\n'),
         }
     )
-    got = _collect.collect_config(str(cf), "/usr/lib/sendmail", runner, 30)
+    got = _collect.collect_config(context(runner, "/usr/lib/sendmail", str(cf)))
     assert [c[3] for c in runner.calls] == ["-bC", "-bt"]
     assert got["version"] == "8.8.8+Sun" and got["check"]["ok"] is False
     assert got["check"]["errors"][0]["line"] == 93 and got["check"]["command"].endswith("-d0.1 -bt")
@@ -55,14 +69,14 @@ def test_missing_binary_is_unknown(tmp_path):
         def run(self, argv, stdin=None, timeout=30.0):
             return CmdResult(tuple(argv), None, b"", b"not found", missing=True)
 
-    got = _collect.collect_config(str(tmp_path / "none.cf"), "/nope/sendmail", Missing({}), 30)
+    got = _collect.collect_config(context(Missing({}), "/nope/sendmail", str(tmp_path / "none.cf")))
     assert got["exists"] is False and got["check"]["ok"] is None and "not found" in got["check"]["skipped"]
 
 
 def test_unreadable_queue_falls_back_to_mailq(tmp_path, fixture_bytes):
     runner = ScriptedRunner({"-oQ" + str(tmp_path / "gone"): (0, fixture_bytes("solaris-8.8-mailq-deferred.txt"), b"")})
     thresholds = {"warn_count": 500, "crit_count": 5000, "warn_age": 14400, "crit_age": 172800}
-    got = _collect.collect_queue("mta", [str(tmp_path / "gone")], 0.0, runner, "/usr/lib/sendmail", thresholds, 30)
+    got = summarise(runner, "mta", [str(tmp_path / "gone")], "/usr/lib/sendmail", thresholds)
     assert runner.calls == [["/usr/lib/sendmail", "-OLogLevel=0", "-bp", "-oQ" + str(tmp_path / "gone")]]
     assert got["source"] == "mailq" and got["count"] == 2 and "does not exist" in got["error"]
     assert got["by_domain"] == {"remote.example": 1, "other.example": 1}
@@ -93,7 +107,7 @@ def test_not_root_no_queue_is_counted_as_empty_and_mailq_does_not_run(tmp_path, 
     which was counted as an empty queue: a 6-hour backlog passed as ok."""
     qdir = tmp_path / "mqueue"
     qdir.mkdir()
-    got = _collect.collect_queue("mta", [str(qdir)], 0.0, Recorder({}), "/usr/sbin/sendmail", THRESHOLDS, 30)
+    got = summarise(Recorder({}), "mta", [str(qdir)], "/usr/sbin/sendmail", THRESHOLDS)
     assert got["status"] == "unknown" and got["count"] is None
     assert "cannot list" in got["evidence"][0] and "not root" in got["evidence"][0]
 
@@ -101,7 +115,7 @@ def test_not_root_no_queue_is_counted_as_empty_and_mailq_does_not_run(tmp_path, 
 def test_mailq_that_lists_nothing_is_unknown_not_empty(tmp_path, fixture_bytes):
     stderr = b"can not chdir(/var/spool/mqueue/): Permission denied\nProgram mode requires special privileges\n"
     runner = ScriptedRunner({"-bp": (78, b"", stderr)})
-    got = _collect.collect_queue("mta", [str(tmp_path / "gone")], 0.0, runner, "/usr/sbin/sendmail", THRESHOLDS, 30)
+    got = summarise(runner, "mta", [str(tmp_path / "gone")], "/usr/sbin/sendmail", THRESHOLDS)
     assert got["status"] == "unknown" and got["verdict"] == "unknown" and got["count"] is None
     assert "mailq failed (rc 78)" in got["evidence"][0]
 
@@ -109,11 +123,12 @@ def test_mailq_that_lists_nothing_is_unknown_not_empty(tmp_path, fixture_bytes):
 def test_not_root_config_runs_no_sendmail_and_syslog_is_not_read(tmp_path, not_root):
     cf = tmp_path / "sendmail.cf"
     cf.write_text("O QueueDirectory=/var/spool/mqueue\n")
-    got = _collect.collect_config(str(cf), "/usr/sbin/sendmail", Recorder({}), 30, not_run=_collect.NOT_ROOT_COMMANDS)
+    ctx = context(Recorder({}), "/usr/sbin/sendmail", str(cf))
+    got = _collect.collect_config(ctx, check=True, not_run=_collect.NOT_ROOT_COMMANDS)
     assert got["check"]["ok"] is None and "not root" in got["check"]["access"]
     log = tmp_path / "mail.log"
     log.write_text("Dec  1 15:38:32 mx01 sendmail[129]: NOQUEUE: SYSERR(ops): can not chdir(/var/spool/mqueue/)\n")
-    scan = _collect.collect_syslog([str(log)], 60, 10, 0.0, Recorder({}))
+    scan = _collect.collect_syslog(context(Recorder({})), [str(log)], _collect.SyslogOptions(60, 10))
     assert scan["access"] and "not root" in scan["access"] and scan["errors"] == 0
 
 
@@ -156,19 +171,26 @@ def _status_params(tmp_path, sendmail: str) -> dict:
     }
 
 
-def test_another_mtas_wrapper_is_never_run(tmp_path, fixture_bytes):
+@pytest.fixture
+def no_mta_daemons(monkeypatch):
+    """This machine's /proc shows the daemons of every lab container (a Postfix lab host's master too): these
+    tests are about the binary, so the process table is empty."""
+    monkeypatch.setattr(_collect, "mta_daemons", lambda proc_root="/proc": [])
+
+
+def test_another_mtas_wrapper_is_never_run(tmp_path, fixture_bytes, no_mta_daemons):
     """Postfix's /usr/sbin/sendmail logs "fatal: usage" for -d0.1 (captured): it is named, not run."""
     wrapper = tmp_path / "sendmail"
     wrapper.write_bytes(fixture_bytes("mta/debian12-postfix-3.7.11-usr-sbin-sendmail-strings.txt"))
     (tmp_path / "sendmail.cf").write_text(f"O QueueDirectory={tmp_path}/mqueue\n")
-    got = _collect.host_status(_status_params(tmp_path, str(wrapper)), False, Recorder({}))
+    got = _collect.host_status(context(Recorder({}), **_status_params(tmp_path, str(wrapper))))
     assert got["mta"]["mta"] == "postfix" and got["checks"]["mta"]["status"] == "critical"
     assert "Postfix" in got["checks"]["mta"]["reason"] and got["status"] == "critical"
 
 
-def test_not_installed(tmp_path):
+def test_not_installed(tmp_path, no_mta_daemons):
     params = _status_params(tmp_path, str(tmp_path / "no-sendmail"))
-    got = _collect.host_status(params, False, Recorder({}))
+    got = _collect.host_status(context(Recorder({}), **params))
     assert got["checks"]["mta"]["reason"].startswith("sendmail is not installed (no ")
     assert got["checks"]["config"]["status"] == "critical"
 
@@ -176,9 +198,7 @@ def test_not_installed(tmp_path):
 def test_not_root_a_missing_queue_is_not_counted_with_mailq(tmp_path, monkeypatch):
     """sendmail_queue's summary takes this path too: as another user mailq would log, so it does not run."""
     monkeypatch.setattr(_collect, "is_root", lambda: False)
-    got = _collect.collect_queue(
-        "mta", [str(tmp_path / "gone")], 0.0, Recorder({}), "/usr/sbin/sendmail", THRESHOLDS, 30
-    )
+    got = summarise(Recorder({}), "mta", [str(tmp_path / "gone")], "/usr/sbin/sendmail", THRESHOLDS)
     assert got["status"] == "unknown" and "does not exist" in got["evidence"][0] and "not root" in got["evidence"][0]
 
 
@@ -194,13 +214,9 @@ def test_queue_cache_in_a_directory_that_is_not_ours_is_off_and_left_alone(tmp_p
     shared.mkdir()
     shared.chmod(0o755)
     thresholds = {"warn_count": 10, "crit_count": 20, "warn_age": 60, "crit_age": 120}
-    summary = _collect.collect_queue(
-        "mta", [str(queue)], 0, None, "/nonexistent", thresholds, 5, {"dir": str(shared), "write": True}
-    )
+    summary = summarise(None, "mta", [str(queue)], "/nonexistent", thresholds, {"dir": str(shared), "write": True})
     assert "queue cache disabled" in summary["cache"]["problem"] and "mode 0755" in summary["cache"]["problem"]
     assert os.listdir(shared) == [] and stat.S_IMODE(os.lstat(shared).st_mode) == 0o755
     fresh = tmp_path / "cache" / "opsiface"
-    summary = _collect.collect_queue(
-        "mta", [str(queue)], 0, None, "/nonexistent", thresholds, 5, {"dir": str(fresh), "write": True}
-    )
+    summary = summarise(None, "mta", [str(queue)], "/nonexistent", thresholds, {"dir": str(fresh), "write": True})
     assert "problem" not in summary["cache"] and stat.S_IMODE(os.lstat(fresh).st_mode) == 0o700

@@ -66,7 +66,10 @@ def test_abort_guards(fixture_bytes):
 )
 def test_core_glob(pattern, uses_pid, expected):
     assert (
-        _crash.core_glob(pattern, 190, "sendmail-mta", 0, 0, "mx01.lab.test", uses_pid, "/var/spool/mqueue") == expected
+        _crash.core_glob(
+            pattern, _crash.CoreTarget(190, "sendmail-mta", 0, 0, "mx01.lab.test", uses_pid, "/var/spool/mqueue")
+        )
+        == expected
     )
 
 
@@ -74,11 +77,11 @@ def test_matching_cores(tmp_path):
     (tmp_path / "core.190").write_bytes(b"x")
     (tmp_path / "core.191").symlink_to("/etc/passwd")
     os.mkfifo(tmp_path / "core.192")
-    glob = _crash.core_glob("core", 190, "sendmail", 0, 0, "h", True, str(tmp_path))
+    glob = _crash.core_glob("core", _crash.CoreTarget(190, "sendmail", 0, 0, "h", True, str(tmp_path)))
     assert _crash.matching_cores(glob, 0) == [str(tmp_path / "core.190")]
-    assert _crash.matching_cores(_crash.core_glob("core.%t", 1, "s", 0, 0, "h", False, str(tmp_path)), 0) == [
-        str(tmp_path / "core.190")
-    ]
+    assert _crash.matching_cores(
+        _crash.core_glob("core.%t", _crash.CoreTarget(1, "s", 0, 0, "h", False, str(tmp_path))), 0
+    ) == [str(tmp_path / "core.190")]
 
 
 def test_space_and_retention():
@@ -241,7 +244,7 @@ def test_a_hard_link_or_a_foreign_file_is_never_taken_for_the_core(tmp_path):
     victim.write_bytes(b"secret")
     victim.chmod(0o640)
     os.link(victim, tmp_path / "core.190")
-    glob = _crash.core_glob("core", 190, "sendmail-mta", 0, 0, "h", True, str(tmp_path))
+    glob = _crash.core_glob("core", _crash.CoreTarget(190, "sendmail-mta", 0, 0, "h", True, str(tmp_path)))
     assert _crash.matching_cores(glob, 0) == []
     os.unlink(tmp_path / "core.190")
     (tmp_path / "core.190").write_bytes(b"\x7fELF")

@@ -83,7 +83,7 @@ def identity(**kw):
         "daemons": [],
     }
     args.update(kw)
-    return _mta.identity(**args)
+    return _mta.identity(_mta.Found(**args))
 
 
 def test_sendmail_is_ok():

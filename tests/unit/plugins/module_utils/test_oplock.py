@@ -22,35 +22,39 @@ def lease_file(lockdir):
 
 def test_a_single_call_holds_the_host_and_leaves_nothing(lockdir):
     lock = _oplock.OpLock(lockdir)
-    lease = lock.acquire("queue delete", wait=0)
+    lease = lock.acquire(_oplock.Request("queue delete", wait=0))
     assert lease["private"] and lease["pid"] == os.getpid() and lease_file(lockdir)["operation"] == "queue delete"
     assert (
         oct(os.stat(lockdir).st_mode & 0o777) == "0o700" and oct(os.stat(f"{lockdir}/lock").st_mode & 0o777) == "0o600"
     )
     other = _oplock.OpLock(lockdir)
     with pytest.raises(_oplock.LockBusy, match=r"another operation \(queue delete, run .*, pid \d+, since .*\) holds"):
-        other.acquire("restart", wait=0.3)  # the flock is held: a second call waits, then refuses
+        other.acquire(_oplock.Request("restart", wait=0.3))  # the flock is held: a second call waits, then refuses
     lock.release(keep=False)
     assert lease_file(lockdir) is None
-    assert other.acquire("restart", wait=0).get("operation") == "restart"
+    assert other.acquire(_oplock.Request("restart", wait=0)).get("operation") == "restart"
     other.release(keep=False)
 
 
 def test_a_run_holds_the_host_between_its_steps_until_it_releases(lockdir):
     step = _oplock.OpLock(lockdir)
-    step.acquire("restart", owner="run-A", wait=0, grace=600, controller={"host": "ctl", "pid": 4711, "start": 9})
+    step.acquire(
+        _oplock.Request(
+            "restart", owner="run-A", wait=0, grace=600, controller={"host": "ctl", "pid": 4711, "start": 9}
+        )
+    )
     step.release(keep=True)  # the step ends; the run goes on
     held = lease_file(lockdir)
     assert held["owner"] == "run-A" and held["pid"] is None and held["expires"] > time.time() + 500
     with pytest.raises(_oplock.LockBusy) as busy:
-        _oplock.OpLock(lockdir).acquire("restart", owner="run-B", wait=0)
+        _oplock.OpLock(lockdir).acquire(_oplock.Request("restart", owner="run-B", wait=0))
     msg = str(busy.value)
     assert "another operation (restart, run run-A, controller pid 4711 on ctl, since " in msg
     assert "state=released owner=run-A" in msg  # how an operator ends a dead run's lease
     with pytest.raises(_oplock.LockBusy):
-        _oplock.OpLock(lockdir).acquire("queue hold", wait=0)  # a single call too
+        _oplock.OpLock(lockdir).acquire(_oplock.Request("queue hold", wait=0))  # a single call too
     again = _oplock.OpLock(lockdir)
-    renewed = again.acquire("service stopped", owner="run-A", wait=0)  # the next step of the same run
+    renewed = again.acquire(_oplock.Request("service stopped", owner="run-A", wait=0))  # the next step of the same run
     assert (
         renewed["operation"] == "restart" and renewed["since"] == held["since"] and renewed["step"] == "service stopped"
     )
@@ -62,22 +66,22 @@ def test_a_run_holds_the_host_between_its_steps_until_it_releases(lockdir):
 
 def test_stale_leftover_and_broken_leases_are_taken_over(lockdir):
     lock = _oplock.OpLock(lockdir, clock=lambda: 1000.0)
-    lock.acquire("restart", owner="run-A", wait=0, grace=60)
+    lock.acquire(_oplock.Request("restart", owner="run-A", wait=0, grace=60))
     lock.release(keep=True)  # expires at 1060
     late = _oplock.OpLock(lockdir, clock=lambda: 1061.0)
-    assert late.acquire("restart", owner="run-B", wait=0)["owner"] == "run-B"
+    assert late.acquire(_oplock.Request("restart", owner="run-B", wait=0))["owner"] == "run-B"
     assert "its lease had expired" in late.observations[0]
     late.release(keep=True)
     broken = _oplock.OpLock(lockdir, clock=lambda: 1070.0)
-    assert broken.acquire("restart", owner="run-C", wait=0, break_owner="run-B")["owner"] == "run-C"
+    assert broken.acquire(_oplock.Request("restart", owner="run-C", wait=0, break_owner="run-B"))["owner"] == "run-C"
     assert "its run is gone" in broken.observations[0]
     broken.release(keep=False)
     killed = _oplock.OpLock(lockdir)  # a single call killed before it could clean up leaves a private lease
-    killed.acquire("queue delete", wait=0)
+    killed.acquire(_oplock.Request("queue delete", wait=0))
     killed.close()
     assert lease_file(lockdir)["private"]
     after = _oplock.OpLock(lockdir)
-    assert after.acquire("restart", owner="run-D", wait=0)["owner"] == "run-D"
+    assert after.acquire(_oplock.Request("restart", owner="run-D", wait=0))["owner"] == "run-D"
     after.release(keep=False)
 
 
@@ -86,12 +90,12 @@ def test_the_lock_is_refused_where_it_is_not_private(tmp_path):
     shared.mkdir()
     shared.chmod(0o755)
     with pytest.raises(_oplock.LockError, match="not a private directory of ours"):
-        _oplock.OpLock(str(shared)).acquire("restart", wait=0)
+        _oplock.OpLock(str(shared)).acquire(_oplock.Request("restart", wait=0))
     private = tmp_path / "private"
     private.mkdir(0o700)
     os.symlink("/etc/passwd", private / "lock")
     with pytest.raises(_oplock.LockError, match="without following a link"):
-        _oplock.OpLock(str(private)).acquire("restart", wait=0)
+        _oplock.OpLock(str(private)).acquire(_oplock.Request("restart", wait=0))
 
 
 def test_controller_gone_only_for_this_host_and_a_dead_or_reused_pid(tmp_path):

@@ -5,6 +5,7 @@ import os
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _queue, _queueops
+from ansible_collections.opsiface.sendmail.plugins.module_utils._context import HostContext
 from ansible_collections.opsiface.sendmail.plugins.module_utils._runner import CmdResult
 
 
@@ -33,17 +34,38 @@ def q(tmp_path, fixture_bytes):
 def test_flush_uses_qI_per_id_in_batches():
     runner = FakeRunner()
     ids = [f"6ARAaaaa{n:06d}" for n in range(120)]
-    runs = _queueops.flush(runner, "/usr/sbin/sendmail", "mta", ids, True, 30)
+    ctx = HostContext(params={"sendmail_path": "/usr/sbin/sendmail", "command_timeout": 30}, runner=runner)
+    runs = _queueops.flush(ctx, "mta", ids, verbose=True)
     assert len(runs) == 3 and len(runner.calls) == 3
     assert runner.calls[0][:3] == ["/usr/sbin/sendmail", "-Am", "-v"]
     assert runner.calls[0][3] == "-qI6ARAaaaa000000" and len(runner.calls[0]) == 53
-    assert "Running" in runs[0]["transcript"]
+    assert runs[0]["transcript"] == "Running /var/spool/mqueue/x (sequence 1 of 1)"
+    assert runs[0]["transcript_lines"] == ["Running /var/spool/mqueue/x (sequence 1 of 1)"]
+
+
+def test_a_transcript_keeps_its_lines():
+    """#16 item 4: a -v transcript came back as one line with literal \\n escapes."""
+
+    class Transcript(FakeRunner):
+        def run(self, argv, stdin=None, timeout=30.0):
+            out = b"Running /var/spool/mqueue/qf6ARAaaaa000001\r\nConnecting to [127.0.0.2] port 2526 via relay...\n"
+            return CmdResult(tuple(argv), 0, out, b"6ARAaaaa000001: Deferred: Connection refused\n")
+
+    ctx = HostContext(params={"sendmail_path": "sm", "command_timeout": 30}, runner=Transcript())
+    run = _queueops.flush(ctx, "mta", ["6ARAaaaa000001"], verbose=True)[0]
+    assert run["transcript_lines"] == [
+        "Running /var/spool/mqueue/qf6ARAaaaa000001",
+        "Connecting to [127.0.0.2] port 2526 via relay...",
+        "6ARAaaaa000001: Deferred: Connection refused",
+    ]
+    assert "\\n" not in run["transcript"] and run["transcript"].count("\n") == 2
 
 
 def test_hold_and_release_arguments():
     runner = FakeRunner()
-    _queueops.quarantine(runner, "sm", "msp", ["6ARAaaaa000001"], "abuse 4711", 30, "/etc/mail/submit.cf")
-    _queueops.quarantine(runner, "sm", "mta", ["6ARAaaaa000001"], None, 30)
+    ctx = HostContext(params={"sendmail_path": "sm", "submit_config_path": "/etc/mail/submit.cf"}, runner=runner)
+    _queueops.quarantine(ctx, "msp", ["6ARAaaaa000001"], "abuse 4711")
+    _queueops.quarantine(ctx, "mta", ["6ARAaaaa000001"], None)
     assert runner.calls == [
         ["sm", "-Ac", "-C", "/etc/mail/submit.cf", "-Qabuse 4711", "-qI6ARAaaaa000001"],
         ["sm", "-Am", "-qQ", "-Q", "-qI6ARAaaaa000001"],

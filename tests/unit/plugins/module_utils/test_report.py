@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
+from ansible_collections.opsiface.sendmail.plugins.plugin_utils import _render
 
 HEALTHY = {
     "checks": {
@@ -157,14 +158,14 @@ def test_fleet_renderings():
     data = _report.fleet(hosts, "run-1", "2026-11-27T11:00:00Z", "2026-11-27T11:00:05Z")
     assert data["summary"] == {"total": 2, "ok": 1, "warning": 0, "unknown": 0, "critical": 0, "unreachable": 1}
     assert data["escalate"] == ["mx09"]
-    md = _report.render_markdown(data)
+    md = _render.render_markdown(data)
     assert md.index("| mx09 |") < md.index("| mx01 |")  # worst first
-    page = _report.render_html(data)
+    page = _render.render_html(data)
     assert "<script src" not in page and "http" not in page.split("<body>")[1]  # self-contained
     assert "&lt;&amp;&gt;" in page and 'data-host="mx01"' in page
-    junit = ET.fromstring(_report.render_junit(data))
+    junit = ET.fromstring(_render.render_junit(data))
     assert junit.get("failures") == "1" and len(list(junit.iter("testcase"))) == 4
-    assert _report.summary_lines(data)[1].startswith("mx09: UNREACHABLE (escalate)")
+    assert _render.summary_lines(data)[1].startswith("mx09: UNREACHABLE (escalate)")
 
 
 def test_filter_classifies_results():
@@ -230,18 +231,18 @@ def test_fleet_of_an_operation_renders_with_its_title():
     data["pending"] = ["mx02"]
     assert data["schema"] == "opsiface.sendmail/crash_capture/v1"
     assert render(data)
-    assert "# sendmail crash capture r1" in _report.render_markdown(data)
-    assert "not done yet (a later batch of this rollout): mx02" in _report.render_markdown(data).lower()
-    assert "<h1>sendmail crash capture</h1>" in _report.render_html(data)
-    assert 'name="sendmail-crash_capture"' in _report.render_junit(data)
-    assert _report.summary_lines(data)[-1] == "Not done yet (a later batch of this rollout): mx02"
+    assert "# sendmail crash capture r1" in _render.render_markdown(data)
+    assert "not done yet (a later batch of this rollout): mx02" in _render.render_markdown(data).lower()
+    assert "<h1>sendmail crash capture</h1>" in _render.render_html(data)
+    assert 'name="sendmail-crash_capture"' in _render.render_junit(data)
+    assert _render.summary_lines(data)[-1] == "Not done yet (a later batch of this rollout): mx02"
     data["rollout_stopped"] = True
-    assert _report.summary_lines(data)[-1] == "Not reached (the rollout stopped before them): mx02"
+    assert _render.summary_lines(data)[-1] == "Not reached (the rollout stopped before them): mx02"
 
 
 def render(data: dict) -> bool:
     json.loads(json.dumps(data))
-    ET.fromstring(_report.render_junit(data))
+    ET.fromstring(_render.render_junit(data))
     return True
 
 
@@ -312,9 +313,9 @@ def test_unknown_is_counted_rendered_and_valid_against_the_schema():
     )
     data = _report.fleet({"mx01": _report.host_result(HEALTHY), "mx02": unknown}, "r", "s", "f")
     assert data["summary"]["unknown"] == 1 and data["escalate"] == []
-    assert "1 unknown" in _report.render_markdown(data) and "1 unknown" in _report.summary_lines(data)[0]
-    assert "<br>unknown</div>" in _report.render_html(data)
-    junit = ET.fromstring(_report.render_junit(data))
+    assert "1 unknown" in _render.render_markdown(data) and "1 unknown" in _render.summary_lines(data)[0]
+    assert "<br>unknown</div>" in _render.render_html(data)
+    junit = ET.fromstring(_render.render_junit(data))
     assert [f.get("type") for f in junit.iter("failure")] == ["unknown"]
     schema = json.loads((pathlib.Path(__file__).resolve().parents[4] / "docs" / "fleet.schema.json").read_text())
     jsonschema.validate(json.loads(json.dumps(data)), schema)
@@ -328,7 +329,7 @@ def test_summary_is_cut_at_a_word_never_inside_a_number():
     result["reasons"] = reasons
     data = _report.fleet({"mx01": result}, "r", "s", "f")
     for limit in range(40, 330, 7):
-        line = _report.summary_lines(data, limit)[1]
+        line = _render.summary_lines(data, limit)[1]
         text = line.split(": ", 2)[2]
         assert text.endswith(" [...]") or text == "; ".join(reasons), line
         kept = text.removesuffix(" [...]")
@@ -337,7 +338,7 @@ def test_summary_is_cut_at_a_word_never_inside_a_number():
         rest = "; ".join(reasons)[cut_at:]
         assert not rest or rest[0] in " ;,:", (limit, kept[-20:], rest[:20])  # the next character starts a word
         assert len(kept) <= limit
-    assert _report._cut("14400" * 100, 300) == "14400" * 100  # no place to cut: whole
+    assert _render.cut("14400" * 100, 300) == "14400" * 100  # no place to cut: whole
 
 
 HOSTILE = [
@@ -357,7 +358,7 @@ def test_markdown_carries_no_raw_html_and_no_markdown_from_hosts():
     result.update(status="critical", reasons=list(HOSTILE), observations=list(HOSTILE), actions=list(HOSTILE))
     data = _report.fleet({"mx01|<b>x</b>": result}, "run-<i>1</i>", "2026-11-27T11:00:00Z", "2026-11-27T11:00:05Z")
     data["pending"] = ["mx02*_"]
-    md = _report.render_markdown(data)
+    md = _render.render_markdown(data)
     assert "<img" not in md and "<script" not in md and "<b>" not in md and "<i>" not in md and "<https" not in md
     assert md.count("<") == md.count("<br>")  # our own line breaks in the reasons cell, nothing else
     table = [line for line in md.splitlines() if line.startswith("| mx01")]

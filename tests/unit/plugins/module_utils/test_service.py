@@ -90,9 +90,8 @@ STOP = ["/etc/init.d/sendmail", "stop"]
 def test_stop_waits_for_the_listener():
     clock, runner = FakeClock(), FakeRunner()
     gone_at = 1.0
-    step = _service.stop(
-        runner, STOP, RUNNING, 30, False, False, lambda pid: clock.now < gone_at, None, clock.clock, clock.sleep
-    )
+    hooks = _service.Hooks(alive=lambda pid: clock.now < gone_at, clock=clock.clock, sleep=clock.sleep)
+    step = _service.stop(runner, _service.ServiceCall(STOP, 30), RUNNING, hooks)
     assert step.ok and step.changed
     assert runner.calls == [STOP]
     assert step.observations[0].startswith("the listener 71 is gone after 1.")
@@ -101,18 +100,8 @@ def test_stop_waits_for_the_listener():
 def test_stop_without_force_leaves_a_stuck_listener():
     clock, runner = FakeClock(), FakeRunner()
     killed = []
-    step = _service.stop(
-        runner,
-        STOP,
-        RUNNING,
-        5,
-        False,
-        False,
-        lambda pid: True,
-        lambda p, s: killed.append(s),
-        clock.clock,
-        clock.sleep,
-    )
+    hooks = _service.Hooks(lambda pid: True, lambda p, s: killed.append(s), clock.clock, clock.sleep)
+    step = _service.stop(runner, _service.ServiceCall(STOP, 5), RUNNING, hooks)
     assert not step.ok
     assert "still runs 5 s after" in step.failure and "restart_force is false" in step.failure
     assert killed == []
@@ -125,9 +114,8 @@ def test_stop_with_force_terms_then_kills():
     def alive(pid):  # survives TERM, not KILL
         return signal.SIGKILL not in sent
 
-    step = _service.stop(
-        runner, STOP, RUNNING, 5, True, False, alive, lambda p, s: sent.append(s), clock.clock, clock.sleep
-    )
+    hooks = _service.Hooks(alive, lambda p, s: sent.append(s), clock.clock, clock.sleep)
+    step = _service.stop(runner, _service.ServiceCall(STOP, 5, force=True), RUNNING, hooks)
     assert step.ok
     assert sent == [signal.SIGTERM, signal.SIGKILL]
     assert step.actions[-2:] == ["sent SIGTERM to the listener 71 (force)", "sent SIGKILL to the listener 71 (force)"]
@@ -135,33 +123,33 @@ def test_stop_with_force_terms_then_kills():
 
 def test_stop_check_mode_and_nothing_running():
     runner = FakeRunner()
-    step = _service.stop(runner, STOP, RUNNING, 5, False, True)
+    step = _service.stop(runner, _service.ServiceCall(STOP, 5, check_mode=True), RUNNING)
     assert step.changed and runner.calls == [] and "check mode" in step.actions[0]
-    step = _service.stop(runner, STOP, {"state": "absent", "pid": None}, 5, False, False)
+    step = _service.stop(runner, _service.ServiceCall(STOP, 5), {"state": "absent", "pid": None})
     assert not step.changed and runner.calls == []
 
 
 def test_start_verifies_listener_and_parent():
     clock, runner = FakeClock(), FakeRunner()
     states = iter([{"running": False, "state": "absent"}, {"running": False}, {"running": True, "pid": 90, "ppid": 1}])
+    hooks = _service.Hooks(clock=clock.clock, sleep=clock.sleep)
     step, after = _service.start(
-        runner, ["/etc/init.d/sendmail", "start"], lambda: next(states), 10, False, (1,), clock.clock, clock.sleep
+        runner, _service.ServiceCall(["/etc/init.d/sendmail", "start"], 10), lambda: next(states), hooks
     )
     assert step.ok and after["pid"] == 90
     states = iter([{"running": False}, {"running": True, "pid": 91, "ppid": 4242}])
-    step, _unused = _service.start(runner, ["start"], lambda: next(states), 10, False, (1,), clock.clock, clock.sleep)
+    step, _unused = _service.start(runner, _service.ServiceCall(["start"], 10), lambda: next(states), hooks)
     assert not step.ok and "PPID 4242" in step.failure
-    step, _unused = _service.start(
-        runner, ["start"], lambda: {"running": False}, 3, False, (1,), clock.clock, clock.sleep
-    )
+    step, _unused = _service.start(runner, _service.ServiceCall(["start"], 3), lambda: {"running": False}, hooks)
     assert not step.ok and step.failure.startswith("no sendmail listener 3 s after start")
 
 
 def test_start_is_idempotent_and_check_mode_after_stop():
     runner = FakeRunner()
-    step, after = _service.start(runner, ["start"], lambda: dict(RUNNING), 10, False)
+    step, after = _service.start(runner, _service.ServiceCall(["start"], 10), lambda: dict(RUNNING))
     assert not step.changed and runner.calls == [] and after["pid"] == 71
-    step, _unused = _service.start(runner, ["start"], lambda: dict(RUNNING), 10, True, after_stop=True)
+    call = _service.ServiceCall(["start"], 10, check_mode=True, after_stop=True)
+    step, _unused = _service.start(runner, call, lambda: dict(RUNNING))
     assert step.changed and runner.calls == [] and "would start" in step.actions[0]
 
 
@@ -213,19 +201,8 @@ def test_force_never_signals_a_pid_that_is_no_longer_the_listener():
         checks.append(pid)
         return f"pid {pid} is no longer the process seen before (it exited and the PID was reused)"
 
-    step = _service.stop(
-        runner,
-        STOP,
-        RUNNING,
-        5,
-        True,
-        False,
-        lambda pid: True,
-        lambda p, s: sent.append(s),
-        clock.clock,
-        clock.sleep,
-        verify=verify,
-    )
+    hooks = _service.Hooks(lambda pid: True, lambda p, s: sent.append(s), clock.clock, clock.sleep, verify)
+    step = _service.stop(runner, _service.ServiceCall(STOP, 5, force=True), RUNNING, hooks)
     assert sent == [] and checks == [71]
     assert not step.ok and "was not signalled: pid 71 is no longer the process" in step.failure
     assert "did not send SIGTERM to 71" in step.observations[-1]

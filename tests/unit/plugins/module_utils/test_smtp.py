@@ -11,6 +11,11 @@ import time
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _smtp
 
+
+def probe(host: str, port: int, send: dict | None = None, **options) -> _smtp.ProbeResult:
+    return _smtp.probe(_smtp.ProbeOptions(host, port, **options), send)
+
+
 # Captured from sendmail 8.17.1.9 on Debian 12 (lab host mx01).
 DEBIAN12_BANNER = (
     b"220 mx01.lab.test ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2; Fri, 27 Nov 2026 10:47:40 GMT; "
@@ -96,7 +101,7 @@ def peer_factory():
 
 def test_healthy_debian12_daemon(peer_factory):
     peer = peer_factory()
-    r = _smtp.probe("127.0.0.1", peer.port, expect_hostname="mx01.lab.test", helo="opsiface-probe.test")
+    r = probe("127.0.0.1", peer.port, expect_hostname="mx01.lab.test", helo="opsiface-probe.test")
     assert r.success and r.failure is None
     assert r.banner_code == 220 and r.hostname == "mx01.lab.test" and r.quit_code == 221
     assert "PIPELINING" in r.esmtp_extensions and r.starttls == {"offered": False}
@@ -106,7 +111,7 @@ def test_healthy_debian12_daemon(peer_factory):
 
 def test_send_returns_queue_id_and_token(peer_factory):
     peer = peer_factory()
-    r = _smtp.probe("127.0.0.1", peer.port, send={"mail_from": "root@mx01.lab.test", "rcpt_to": "root"})
+    r = probe("127.0.0.1", peer.port, send={"mail_from": "root@mx01.lab.test", "rcpt_to": "root"})
     assert r.success and r.queue_id == "6ARB5A4o000106" and r.token.startswith("opsiface-")
     assert b"MAIL FROM:<root@mx01.lab.test>" in peer.commands and b"RCPT TO:<root>" in peer.commands
 
@@ -116,39 +121,39 @@ def test_refused():
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    r = _smtp.probe("127.0.0.1", port)
+    r = probe("127.0.0.1", port)
     assert (r.success, r.failure) == (False, "refused")
 
 
 def test_banner_timeout_is_bounded(peer_factory):
     peer = peer_factory(banner_delay=3)
     started = time.monotonic()
-    r = _smtp.probe("127.0.0.1", peer.port, banner_timeout=0.5)
+    r = probe("127.0.0.1", peer.port, banner_timeout=0.5)
     assert r.failure == "timeout_banner" and time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize("code", [421, 554])
 def test_rejecting_greetings(peer_factory, code):
     peer = peer_factory(banner=b"%d 4.3.2 mx01.lab.test Too many connections\r\n" % code)
-    r = _smtp.probe("127.0.0.1", peer.port)
+    r = probe("127.0.0.1", peer.port)
     assert r.failure == "rejecting" and r.banner_code == code
 
 
 def test_hostname_mismatch(peer_factory):
     peer = peer_factory()
-    r = _smtp.probe("127.0.0.1", peer.port, expect_hostname="mx02.lab.test")
+    r = probe("127.0.0.1", peer.port, expect_hostname="mx02.lab.test")
     assert r.failure == "hostname_mismatch" and "mx01.lab.test" in r.detail
 
 
 def test_quit_not_221(peer_factory):
     peer = peer_factory(quit_reply=b"500 5.5.1 Command unrecognized\r\n")
-    r = _smtp.probe("127.0.0.1", peer.port)
+    r = probe("127.0.0.1", peer.port)
     assert r.failure == "quit_not_221" and r.quit_code == 500
 
 
 def test_reset_after_banner(peer_factory):
     peer = peer_factory(reset_after_banner=True)
-    r = _smtp.probe("127.0.0.1", peer.port)
+    r = probe("127.0.0.1", peer.port)
     assert r.failure == "protocol_error"
 
 
@@ -159,7 +164,7 @@ def test_reset_seen_while_connecting_is_a_protocol_error_not_refused(monkeypatch
         raise ConnectionResetError(104, "Connection reset by peer")
 
     monkeypatch.setattr(_smtp, "_connect", reset)
-    r = _smtp.probe("127.0.0.1", 25)
+    r = probe("127.0.0.1", 25)
     assert (r.success, r.failure) == (False, "protocol_error") and "reset as soon as it was accepted" in r.detail
 
 
@@ -193,7 +198,7 @@ class _StalledSocket:
 def test_connect_timeout_is_timeout_connect_on_every_python(monkeypatch):
     # the socket's connect() raises socket.timeout, as the standard library's does on every Python
     monkeypatch.setattr(_smtp.socket, "socket", lambda *_a, **_k: _StalledSocket("connect"))
-    r = _smtp.probe("127.0.0.1", 25, connect_timeout=0.1)
+    r = probe("127.0.0.1", 25, connect_timeout=0.1)
     assert (r.success, r.failure) == (False, "timeout_connect")
 
 
@@ -201,13 +206,13 @@ def test_connect_timeout_is_timeout_connect_on_every_python(monkeypatch):
 def test_command_timeout_is_timeout_command_on_every_python(monkeypatch, stall_on):
     # recv: EHLO gets no reply in time; sendall: the peer stopped reading (full window).
     monkeypatch.setattr(_smtp.socket, "socket", lambda *_a, **_k: _StalledSocket(stall_on))
-    r = _smtp.probe("127.0.0.1", 25)
+    r = probe("127.0.0.1", 25)
     assert (r.success, r.failure) == (False, "timeout_command")
 
 
 def test_garbage_banner(peer_factory):
     peer = peer_factory(banner=b"\xff\xfeHELLO\r\n")
-    r = _smtp.probe("127.0.0.1", peer.port)
+    r = probe("127.0.0.1", peer.port)
     assert r.failure == "protocol_error" and r.banner_code is None
 
 
@@ -225,9 +230,9 @@ def test_parse_reply(lines, code):
     assert _smtp.parse_reply(lines).code == code
 
 
-@pytest.fixture
-def tls_cert(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+def make_certificate(directory) -> tuple:
+    """A self-signed certificate for mx01.lab.test, valid for 30 days, and its key (openssl)."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
     subprocess.run(
         [
             "openssl",
@@ -251,33 +256,47 @@ def tls_cert(tmp_path):
     return cert, key
 
 
-def test_starttls_handshake_reports_certificate(tls_cert):
-    cert, key = tls_cert
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
+@pytest.fixture
+def tls_cert(tmp_path):
+    return make_certificate(tmp_path)
 
-    def serve():
-        conn, _unused = srv.accept()
+
+class StartTlsPeer:
+    """A one-connection SMTP peer on 127.0.0.1 that offers STARTTLS and presents *cert*."""
+
+    def __init__(self, cert, key) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.cert, self.key = cert, key
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        conn, _unused = self.sock.accept()
         conn.sendall(DEBIAN12_BANNER)
         f = conn.makefile("rb")
-        line = f.readline()  # EHLO
+        f.readline()  # EHLO
         conn.sendall(b"250-mx01.lab.test Hello\r\n250-STARTTLS\r\n250 HELP\r\n")
         f.readline()  # STARTTLS
         conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(str(cert), str(key))
+        ctx.load_cert_chain(str(self.cert), str(self.key))
         tls = ctx.wrap_socket(conn, server_side=True)
-        tf = tls.makefile("rb")
-        for line in tf:
+        for line in tls.makefile("rb"):
             if line.startswith(b"QUIT"):
                 tls.sendall(DEBIAN12_QUIT)
                 break
         tls.close()
 
-    threading.Thread(target=serve, daemon=True).start()
-    r = _smtp.probe("127.0.0.1", srv.getsockname()[1], tls=True, expect_hostname="mx01.lab.test")
-    srv.close()
+    def close(self):
+        self.sock.close()
+
+
+def test_starttls_handshake_reports_certificate(tls_cert):
+    peer = StartTlsPeer(*tls_cert)
+    r = probe("127.0.0.1", peer.port, tls=True, expect_hostname="mx01.lab.test")
+    peer.close()
     assert r.success, r.detail
     assert r.starttls["offered"] and r.starttls["handshake"] and r.starttls["version"].startswith("TLS")
     c = r.starttls["certificate"]
@@ -300,7 +319,7 @@ def test_a_resolver_that_never_answers_is_dns_within_the_connect_timeout(monkeyp
 
     monkeypatch.setattr(_smtp.socket, "getaddrinfo", hang)
     started = time.monotonic()
-    r = _smtp.probe("mx.unanswered.example", 25, connect_timeout=0.5)
+    r = probe("mx.unanswered.example", 25, connect_timeout=0.5)
     assert time.monotonic() - started < 2
     assert (r.success, r.failure) == (False, "dns") and "within 0.5 s" in r.detail
 
@@ -310,7 +329,7 @@ def test_a_name_that_does_not_resolve_is_dns_not_refused(monkeypatch):
         raise _smtp.socket.gaierror(-2, "Name or service not known")
 
     monkeypatch.setattr(_smtp.socket, "getaddrinfo", nxdomain)
-    r = _smtp.probe("no-such-host.invalid", 25, connect_timeout=1)
+    r = probe("no-such-host.invalid", 25, connect_timeout=1)
     assert r.failure == "dns" and "Name or service not known" in r.detail and "no-such-host.invalid" in r.detail
 
 
@@ -319,5 +338,5 @@ def test_an_address_still_connects_and_refused_stays_refused():
     srv.bind(("127.0.0.1", 0))
     free_port = srv.getsockname()[1]
     srv.close()  # nothing listens there now
-    r = _smtp.probe("127.0.0.1", free_port, connect_timeout=2)
+    r = probe("127.0.0.1", free_port, connect_timeout=2)
     assert r.failure == "refused"

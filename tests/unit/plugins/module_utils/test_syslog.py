@@ -57,7 +57,7 @@ def test_non_syslog_lines_are_none(raw):
 def test_debian12_capture_scan(tmp_path, fixture_bytes):
     log = tmp_path / "mail.log"
     log.write_bytes(fixture_bytes("debian12-8.17.1.9-mail.log"))
-    scan = _syslog.scan_files([str(log)], DEBIAN_NOW, since_minutes=60, max_lines=3)
+    scan = _syslog.scan_files([str(log)], DEBIAN_NOW, _syslog.LogWindow(since_minutes=60, max_lines=3))
     assert scan.source == "file" and scan.complete
     assert scan.syserr == 4 and scan.counts["syserr"] == 4
     assert scan.counts["deferred"] == 5  # grep -c stat=Deferred on the capture
@@ -70,7 +70,7 @@ def test_rhel9_maillog_window_and_probe_exclusion(tmp_path, fixture_bytes):
     log = tmp_path / "maillog"
     log.write_bytes(fixture_bytes("rhel9-8.16-maillog.txt"))
     now = calendar.timegm((2026, 11, 27, 11, 0, 0))
-    scan = _syslog.scan_files([str(tmp_path / "absent"), str(log)], now, since_minutes=30)
+    scan = _syslog.scan_files([str(tmp_path / "absent"), str(log)], now, _syslog.LogWindow(since_minutes=30))
     assert scan.counts.get("deferred") == 1 and scan.syserr == 1
     assert scan.probe_lines_ignored == 1  # localhost; the remote null connection is counted
     assert scan.counts.get("null_connection") == 1
@@ -112,10 +112,10 @@ def test_rotation_reads_older_files_only_while_window_reaches(tmp_path):
     )
     os.utime(tmp_path / "mail.log.1", (now - 1000, now - 1000))
     os.utime(tmp_path / "mail.log.2.gz", (now - 80000, now - 80000))
-    short = _syslog.scan_files([str(tmp_path / "mail.log")], now, since_minutes=30)
+    short = _syslog.scan_files([str(tmp_path / "mail.log")], now, _syslog.LogWindow(since_minutes=30))
     assert short.syserr == 1 and short.counts["deferred"] == 1
     assert [f["path"].rsplit("/", 1)[1] for f in short.files] == ["mail.log", "mail.log.1"]
-    wide = _syslog.scan_files([str(tmp_path / "mail.log")], now, since_minutes=60 * 26)
+    wide = _syslog.scan_files([str(tmp_path / "mail.log")], now, _syslog.LogWindow(since_minutes=60 * 26))
     assert wide.syserr == 3
     assert [f["path"].rsplit("/", 1)[1] for f in wide.files] == ["mail.log", "mail.log.1", "mail.log.2.gz"]
 
@@ -138,7 +138,7 @@ def test_huge_log_costs_only_its_window(tmp_path):
             fh.write(chunk)
         fh.write(_line(now - 10, "SYSERR(root): fresh"))
     tracemalloc.start()
-    scan = _syslog.scan_files([str(log)], now, since_minutes=60)
+    scan = _syslog.scan_files([str(log)], now, _syslog.LogWindow(since_minutes=60))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert scan.syserr == 1 and scan.counts.get("deferred") is None
@@ -150,7 +150,7 @@ def test_max_bytes_stops_and_says_so(tmp_path):
     now = DEBIAN_NOW
     log = tmp_path / "mail.log"
     log.write_bytes(_line(now - 5, "stat=Deferred: x") * 20000)
-    scan = _syslog.scan_files([str(log)], now, max_bytes=100000)
+    scan = _syslog.scan_files([str(log)], now, _syslog.LogWindow(max_bytes=100000))
     assert not scan.complete and "max_bytes" in scan.problems[0]
 
 
@@ -200,7 +200,7 @@ def _log_with_a_run(tmp_path, run: bytes, gz: bool = False):
 @pytest.mark.parametrize("run", [b"\0" * 3_000_000, b"\x00\x07\xfe" * 1_000_000], ids=["nul-burst", "binary-nul"])
 def test_budget_reached_inside_a_run_says_incomplete_and_keeps_the_line_after(tmp_path, run):
     path, _before, _run = _log_with_a_run(tmp_path, run)
-    scan = _syslog.scan_files([path], DEBIAN_NOW, since_minutes=60, max_bytes=1_000_000)
+    scan = _syslog.scan_files([path], DEBIAN_NOW, _syslog.LogWindow(since_minutes=60, max_bytes=1_000_000))
     assert scan.complete is False
     assert any("stopped after 1000000 bytes (max_bytes) inside a run of NUL bytes" in p for p in scan.problems), (
         scan.problems
@@ -214,14 +214,14 @@ def test_budget_reached_inside_a_run_says_incomplete_and_keeps_the_line_after(tm
 @pytest.mark.parametrize("run", [b"\0" * 3_000_000, b"\x00\x07\xfe" * 1_000_000], ids=["nul-burst", "binary-nul"])
 def test_a_run_inside_the_budget_counts_the_lines_on_both_sides(tmp_path, run):
     path, _before, _run = _log_with_a_run(tmp_path, run)
-    scan = _syslog.scan_files([path], DEBIAN_NOW, since_minutes=60)
+    scan = _syslog.scan_files([path], DEBIAN_NOW, _syslog.LogWindow(since_minutes=60))
     assert scan.complete is True, scan.problems
     assert scan.syserr == 2 and scan.counts.get("deferred") == 1 and scan.counts.get("activity") == 1
 
 
 def test_a_binary_run_without_nul_or_newline_salvages_the_line_after_and_says_what_was_not_parsed(tmp_path):
     path, _before, _run = _log_with_a_run(tmp_path, bytes(range(32, 127)) * 3000 + b"\xff\xfe")
-    scan = _syslog.scan_files([path], DEBIAN_NOW, since_minutes=60)
+    scan = _syslog.scan_files([path], DEBIAN_NOW, _syslog.LogWindow(since_minutes=60))
     assert scan.syserr == 2 and scan.counts.get("deferred") == 1  # the lines on both sides
     assert scan.files[0]["salvaged"] == 1
     assert scan.complete is False and any("were not parsed" in p for p in scan.problems)
@@ -232,7 +232,7 @@ def test_a_rotated_gzip_with_a_nul_burst_is_streamed_and_counted(tmp_path):
     live = tmp_path / "mail.log"
     live.write_bytes(b"")
     tracemalloc.start()
-    scan = _syslog.scan_files([str(live)], DEBIAN_NOW, since_minutes=60)
+    scan = _syslog.scan_files([str(live)], DEBIAN_NOW, _syslog.LogWindow(since_minutes=60))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert scan.syserr == 2 and scan.complete is True, scan.problems

@@ -47,7 +47,6 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _service,
 )
 from ansible_collections.opsiface.sendmail.plugins.modules import (
-    fleet_report,
     sendmail_crash,
     sendmail_lock,
     sendmail_queue,
@@ -58,6 +57,27 @@ from ansible_collections.opsiface.sendmail.plugins.modules import (
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+class _FleetReportAction:
+    """fleet_report is an action plugin, with no module main(): this drives its whole work (the argument
+    spec, then plugin_utils/_fleet_report.run) the way the harness drives a module. Controller only."""
+
+    AnsibleModule = basic.AnsibleModule
+    __name__ = "fleet_report"
+
+    @classmethod
+    def main(cls) -> None:
+        from ansible_collections.opsiface.sendmail.plugins.plugin_utils import _fleet_report
+
+        module = cls.AnsibleModule(argument_spec=_fleet_report.SPEC, supports_check_mode=True)
+        result = _fleet_report.run(module.params)
+        if result.pop("failed", False):
+            module.fail_json(**result)
+        module.exit_json(**result)
+
+
+fleet_report = _FleetReportAction
 MODULES = {
     "fleet_report": fleet_report,
     "sendmail_crash": sendmail_crash,
@@ -649,10 +669,10 @@ def sandboxed(sb: Sandbox, rng: random.Random):
             _service, "pid_alive", lambda pid, proc_root="/proc": pid in (1, LISTENER) and rng.random() < 0.9
         ),
         mock.patch.object(_service, "wait_until", fake_wait_until),
-        mock.patch.object(sendmail_crash, "_read", fake_read),
+        mock.patch.object(_process, "read_proc_text", fake_read),
         mock.patch.object(
-            sendmail_crash,
-            "_safe_readlink",
+            _process,
+            "read_link",
             lambda path: rng.choice([None, "/usr/libexec/sendmail/sendmail", str(sb.root)]),
         ),
     ]

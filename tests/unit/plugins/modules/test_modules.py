@@ -67,7 +67,7 @@ def test_queue_refusals(queue_host, capsys, args, msg):
 def test_queue_move_aside_check_mode_plans_only(queue_host, capsys, tmp_path, monkeypatch):
     # This machine's /proc may show the lab's daemons; the unit under test is the module's plan.
     monkeypatch.setattr(
-        sendmail_queue._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
+        sendmail_queue._queuetasks._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
     )
     monkeypatch.setattr(_queueops, "queue_processes", lambda *a, **k: [])
     out = run(sendmail_queue, dict(queue_host, operation="move_aside", _ansible_check_mode=True), capsys)
@@ -81,7 +81,7 @@ def test_queue_move_aside_check_mode_plans_only(queue_host, capsys, tmp_path, mo
 def test_queue_move_aside_takes_every_queue_directory_out_of_service(tmp_path, capsys, monkeypatch):
     """QueueDirectory=.../q*: every qN moves, and no aside name is one sendmail would serve (issue #13 item 2)."""
     monkeypatch.setattr(
-        sendmail_queue._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
+        sendmail_queue._queuetasks._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
     )
     monkeypatch.setattr(_queueops, "queue_processes", lambda *a, **k: [])
     base = tmp_path / "mqueue"
@@ -235,38 +235,3 @@ def test_crash_capture_on_solaris_uses_the_proc_tools(tmp_path, capsys, monkeypa
         sendmail_crash, {"dir": str(crash_dir), "mode": "abort", "confirm_abort": True, "config_path": str(cf)}, capsys
     )
     assert abort["failed"] and "coreadm" in abort["msg"]
-
-
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="fleet_report runs on the controller (Python 3.11+)")
-def test_fleet_report_is_private_and_latest_always_has_a_fleet_md(tmp_path, capsys):
-    """`cat reports/latest/fleet.md` works after any operation; a restart has its own latest-restart."""
-    import stat
-
-    from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
-    from ansible_collections.opsiface.sendmail.plugins.modules import fleet_report
-
-    old_umask = fleet_report.os.umask(0o022)  # a usual umask: the files must be private whatever it is
-    try:
-        hosts = {"mx01": _report.unreachable_result("gone")}
-        reports = tmp_path / "reports"
-        health = {
-            "hosts": hosts,
-            "run_id": "r1",
-            "started": "s",
-            "report_dir": str(reports / "hc-1"),
-            "latest_link": True,
-        }
-        run(fleet_report, health, capsys)
-        restart = dict(health, report_dir=str(reports / "restart-1"), operation="restart", run_id="r2")
-        run(fleet_report, restart, capsys)
-    finally:
-        fleet_report.os.umask(old_umask)
-    assert (reports / "latest" / "fleet.md").is_file()
-    assert (reports / "latest").resolve() == (reports / "hc-1").resolve()
-    assert (reports / "latest-healthcheck").resolve() == (reports / "hc-1").resolve()
-    assert (reports / "latest-restart" / "restart.md").is_file()
-    for path in [reports, *reports.rglob("*")]:
-        if path.is_symlink():
-            continue
-        mode = stat.S_IMODE(path.stat().st_mode)
-        assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
