@@ -74,7 +74,9 @@ class Totals:
             oldest_id = min(compress(names, map(oldest.__eq__, created)))[2:]
             if (oldest, oldest_id) < (self.oldest, self.oldest_id or ""):
                 self.oldest, self.oldest_id = oldest, oldest_id
-        self.max_attempts = max(self.max_attempts, max(attempts))
+        most = max(attempts)
+        if most > self.max_attempts:
+            self.max_attempts = most
         for domains, n in Counter(doms).items():
             for domain in domains:
                 self.domains[domain] += n
