@@ -10,7 +10,6 @@ import time
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _qfork, _qscan, _queue
 from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.queue_helpers import NOW, write_msg
-from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.test_queue import queue_dir  # noqa: F401
 
 TEMPLATE = "queue/debian12-8.17.1.9-qf-deferred-relay.bin"
 SAME = ("count", "size_bytes", "oldest_age_seconds", "oldest_queue_id", "max_attempts", "by_domain", "by_reason")
@@ -19,6 +18,11 @@ SAME = ("count", "size_bytes", "oldest_age_seconds", "oldest_queue_id", "max_att
 def facts(summary) -> dict:
     d = summary.to_dict()
     return {k: d[k] for k in (*SAME, "quarantined", "anomalies")}
+
+
+def anomaly_kinds(summary) -> list:
+    """The kind and path of each anomaly example: what two scans of one queue must agree on."""
+    return sorted((e["kind"], e["path"]) for e in summary.anomaly_examples)
 
 
 @pytest.fixture
@@ -40,7 +44,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(_qscan, "BATCH", 3)
 
 
-def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch, small_chunks):  # noqa: F811
+def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch, small_chunks):
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
@@ -48,8 +52,7 @@ def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch, small_ch
         one = _queue.scan_queue([str(q)], NOW, workers=1)
         two = _queue.scan_queue([str(q)], NOW, workers=2)
         assert facts(two) == facts(one) and two.files_read == one.files_read
-        kinds = lambda s: sorted((e["kind"], e["path"]) for e in s.anomaly_examples)  # noqa: E731
-        assert kinds(two) == kinds(one)
+        assert anomaly_kinds(two) == anomaly_kinds(one)
     assert len(forks) == 2
 
 
@@ -168,7 +171,7 @@ def test_a_df_seen_before_its_qf_is_sized_again(tmp_path, fixture_bytes):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_without_directory_descriptors_the_scan_finds_the_same(queue_dir, big, tmp_path, monkeypatch, workers):  # noqa: F811
+def test_without_directory_descriptors_the_scan_finds_the_same(queue_dir, big, tmp_path, monkeypatch, workers):
     """Platforms whose os.open/os.stat/os.scandir take no dir_fd: full paths, the same summary, the same cache."""
     runs = {}
     for at in (True, False):
@@ -176,9 +179,8 @@ def test_without_directory_descriptors_the_scan_finds_the_same(queue_dir, big, t
         cache = str(tmp_path / f"cache-{at}")
         runs[at] = [_queue.scan_queue([str(big)], NOW, workers=workers, cache_dir=cache) for _run in range(2)]
     monkeypatch.setattr(_qscan, "_AT", True)
-    kinds = lambda s: sorted((e["kind"], e["path"]) for e in s.anomaly_examples)  # noqa: E731
     for with_fd, without in zip(runs[True], runs[False]):
-        assert facts(without) == facts(with_fd) and kinds(without) == kinds(with_fd)
+        assert facts(without) == facts(with_fd) and anomaly_kinds(without) == anomaly_kinds(with_fd)
         assert (without.files_read, without.cache["hits"]) == (with_fd.files_read, with_fd.cache["hits"])
     # (big shares its directory with queue_dir: 303 good messages, and 5 files no cache row stands for)
     assert runs[False][1].cache["hits"] == 303 and runs[False][1].files_read == 5
