@@ -12,8 +12,12 @@ side. Then, interleaved, N rounds of:
   - the sendmail_queue module (summary of both queues) through ansible with cache=false: cold,
     every qf read, as an operator's first look at a queue that just blew up;
   - the same module with its cache (the previous round's): warm, nothing changed since;
+  - the same module on the empty MSP queue alone: what any module run costs beyond ping (the
+    controller builds a larger AnsiballZ payload, the host imports the collection's code);
   - inside the host, the collection's scan_queue() cold and warm (no ansible), with the CPU
-    time and peak RSS of the scanning processes (the parent and the forked child).
+    time and peak RSS of the scanning processes (the parent and the forked child);
+  - inside the host, the floor of any warm scan in plain Python: listing the queue directory, and
+    listing it plus an lstat() of every qf, in one process and in two.
 Ratios: mailq / (module - ping), medians. Results in bench/results/queue_summary-N.json.
 --reuse keeps the host and the queue of an earlier --keep run with the same N.
 """
@@ -60,6 +64,38 @@ subprocess.run(["mailq"], stdout=subprocess.DEVNULL, check=False)
 seconds = time.perf_counter() - t
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"seconds": seconds, "cpu": kids.ru_utime + kids.ru_stime}))
+"""
+
+
+# The floor: what any honest warm scan must do at least, timed inside the host in plain Python: list the
+# queue directory; list it and lstat() every qf (the cache key needs each one's inode, size and mtime); and
+# the same with two processes (list once, then each lstat()s half the names).
+FLOOR = r"""
+import json, os, time
+D = "/var/spool/mqueue"
+def lstat_all(dfd, names):
+    for name in names:
+        os.stat(name, dir_fd=dfd, follow_symlinks=False)
+out = {}
+t = time.perf_counter()
+os.listdir(D)
+out["list"] = time.perf_counter() - t
+t = time.perf_counter()
+dfd = os.open(D, os.O_RDONLY)
+lstat_all(dfd, [n for n in os.listdir(dfd) if n[:2] == "qf"])
+os.close(dfd)
+out["list_lstat_1"] = time.perf_counter() - t
+t = time.perf_counter()
+dfd = os.open(D, os.O_RDONLY)
+names = [n for n in os.listdir(dfd) if n[:2] == "qf"]
+pid = os.fork()
+if pid == 0:
+    lstat_all(dfd, names[1::2])
+    os._exit(0)
+lstat_all(dfd, names[::2])
+os.waitpid(pid, 0)
+out["list_lstat_2"] = time.perf_counter() - t
+print(json.dumps(out))
 """
 
 
@@ -114,9 +150,11 @@ class Bench:
         self.dexec("rm", "-rf", "/var/cache/opsiface-bench")
         self.scan("warm")  # prime both caches, as the previous scheduled run would have
         self.ansible("opsiface.sendmail.sendmail_queue")
-        times: dict[str, list[float]] = {k: [] for k in ("ping", "mailq", "module_cold", "module_warm")}
+        times: dict[str, list[float]] = {k: [] for k in ("ping", "mailq", "module_cold", "module_warm", "module_msp")}
         scans: dict[str, list[dict]] = {"cold": [], "warm": []}
+        floors: list[dict] = []
         cpu: dict[str, list[float]] = {"mailq": []}
+        load: list[float] = [os.getloadavg()[0]]
         for r in range(self.args.rounds):
             times["ping"].append(timed(lambda: self.ansible("ansible.builtin.ping")))
             mailq = json.loads(self.dexec("python3", "-c", MAILQ).stdout)
@@ -124,37 +162,43 @@ class Bench:
             cpu["mailq"].append(mailq["cpu"])
             times["module_cold"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue", "cache=false")))
             times["module_warm"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue")))
+            times["module_msp"].append(timed(lambda: self.ansible("opsiface.sendmail.sendmail_queue", "queue=msp")))
             scans["cold"].append(self.scan("cold"))
             warm = self.scan("warm")
             assert warm["mta_read"] == 0 or n > 150000, warm  # more than the cache holds: read every time
             scans["warm"].append(warm)
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()), flush=True)
+            floors.append(json.loads(self.dexec("python3", "-c", FLOOR).stdout))
+            load.append(os.getloadavg()[0])
+            print(
+                f"round {r + 1}: "
+                + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items())
+                + f", scan cold {scans['cold'][-1]['seconds']:.2f} warm {warm['seconds']:.2f}"
+                + "".join(f", {k} {v:.2f}" for k, v in floors[-1].items())
+                + f" (load {load[-1]:.1f})",
+                flush=True,
+            )
         med = {k: statistics.median(v) for k, v in times.items()}
-        cold_scan = statistics.median(s["seconds"] for s in scans["cold"])
-        warm_scan = statistics.median(s["seconds"] for s in scans["warm"])
-        rss = max(s["rss_mb"] for s in scans["cold"] + scans["warm"])
-        child_rss = max(s["child_rss_mb"] for s in scans["cold"] + scans["warm"])
         b = med["mailq"]
         rows = [
-            ("mailq (baseline)", b, 1.0),
-            ("ansible -m ping", med["ping"], None),
-            (
-                "module, no cache (cold), minus ping",
-                med["module_cold"] - med["ping"],
-                b / (med["module_cold"] - med["ping"]),
-            ),
-            (
-                "module, cache (warm), minus ping",
-                med["module_warm"] - med["ping"],
-                b / (med["module_warm"] - med["ping"]),
-            ),
-            ("scan_queue() in the host, cold", cold_scan, b / cold_scan),
-            ("scan_queue() in the host, warm", warm_scan, b / warm_scan),
+            ("mailq (baseline)", b),
+            ("ansible -m ping", med["ping"]),
+            ("module, no cache (cold), minus ping", med["module_cold"] - med["ping"]),
+            ("module, cache (warm), minus ping", med["module_warm"] - med["ping"]),
+            ("module floor: the empty MSP queue, minus ping", med["module_msp"] - med["ping"]),
+            ("scan_queue() in the host, cold", statistics.median(s["seconds"] for s in scans["cold"])),
+            ("scan_queue() in the host, warm", statistics.median(s["seconds"] for s in scans["warm"])),
+            ("floor in the host: list the directory", statistics.median(f["list"] for f in floors)),
+            ("floor: list + lstat every qf, 1 process", statistics.median(f["list_lstat_1"] for f in floors)),
+            ("floor: list + lstat every qf, 2 processes", statistics.median(f["list_lstat_2"] for f in floors)),
         ]
-        print(f"\nqueue of {n} messages, median of {self.args.rounds} rounds")
-        print(f"{'what':<40} {'seconds':>8} {'x faster than mailq':>20}")
-        for name, secs, ratio in rows:
-            print(f"{name:<40} {secs:8.3f} {'' if ratio is None else f'{ratio:.1f}':>20}")
+        rss = max(s["rss_mb"] for s in scans["cold"] + scans["warm"])
+        child_rss = max(s["child_rss_mb"] for s in scans["cold"] + scans["warm"])
+        print(
+            f"\nqueue of {n} messages, median of {self.args.rounds} rounds, load average {min(load):.1f} to {max(load):.1f}"
+        )
+        print(f"{'what':<44} {'seconds':>8} {'x faster than mailq':>20}")
+        for i, (name, secs) in enumerate(rows):
+            print(f"{name:<44} {secs:8.3f} {'' if i == 1 else f'{b / secs:.1f}':>20}")
         print(f"peak RSS of the in-host scan: {rss:.1f} MB (parent), {child_rss:.1f} MB (forked child)")
         mailq_cpu = statistics.median(cpu["mailq"])
         for mode in ("cold", "warm"):
@@ -167,6 +211,8 @@ class Bench:
             "mailq_cpu": cpu["mailq"],
             "scan_cold": scans["cold"],
             "scan_warm": scans["warm"],
+            "floor": floors,
+            "load": load,
         }
 
     def run(self) -> dict:

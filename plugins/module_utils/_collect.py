@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from . import _config, _crash, _mta, _process, _queue, _smtp, _syslog, _verdict
+from . import _config, _crash, _mta, _process, _queue, _verdict
 from ._mailq import parse_mailq
 from ._platform import Layout
 from ._runner import Runner
@@ -272,6 +272,8 @@ class SyslogOptions:
 
 
 def collect_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -> dict:
+    from . import _syslog  # here, not at the top: the queue summary never compiles it (0.01 s a run)
+
     existing = [p for p in paths if os.path.lexists(p)]
     problem = access_problem(existing[0]) if existing else None
     if problem:  # not read at all: a partial scan would look like a quiet log
@@ -284,6 +286,8 @@ def collect_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -
 
 
 def _scan_syslog(ctx: HostContext, paths: list[str], options: SyslogOptions) -> dict:
+    from . import _syslog
+
     since, most, now = options.since_minutes, options.max_lines, ctx.now
     if any(os.path.lexists(p) for p in paths) or not options.use_journal:
         window = _syslog.LogWindow(since, most, _syslog.local_utc_offset(now), options.max_bytes)
@@ -557,6 +561,8 @@ def _observe(ctx: HostContext, result: dict, not_run: str | None) -> dict | None
             ctx, ["mta", "msp"], QueueOptions(thresholds, cache, 100, not_run)
         )
     if "smtp" in areas or "tls" in areas:
+        from . import _smtp  # here, not at the top: the queue summary never compiles it nor ssl (0.016 s a run)
+
         # one probe for both areas: with tls it also says STARTTLS and reads the certificate
         probe = _smtp.probe(
             _smtp.ProbeOptions(

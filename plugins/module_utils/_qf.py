@@ -170,7 +170,10 @@ def _domain(value: bytes) -> str:
     at = addr.rfind(b"@")
     if at < 0:
         return "(local)"
-    tail = addr[at + 1 :]  # the domain depends on the text after the last '@' alone
+    return _tail_domain(addr[at + 1 :])  # the domain depends on the text after the last '@' alone
+
+
+def _tail_domain(tail: bytes) -> str:
     found = _domains.get(tail)
     if found is None:
         if len(_domains) >= _MEMO_MAX:
@@ -209,3 +212,71 @@ def summary_facts(data: bytes) -> Facts:
         else:
             reason = line[1:]
     return created, attempts, _reason(reason) if reason else "(none)", tuple(domains) or ("(none)",), complete
+
+
+# --- many control files at once -----------------------------------------------------------------
+# The cold scan parses every qf: per file, a Python loop over its lines costs more than the four
+# system calls that read it. Here one regex pass over a chunk's files joined keeps the lines the
+# summary uses, and a second matches each file's lines in the order sendmail writes them (T, N,
+# M?, R..., '.'), captured at C speed: 1.3 us a file against 2.1 us for summary_facts (10^5 files
+# in a lab host). A file in any other shape (no N, a second T, no '.', a local first recipient...)
+# is read by summary_facts, so the result is the same for any bytes (test_qf.py holds it).
+_SEP = b"\n\x00\n"  # between files; a file with a line "\x00" sends all the files the slow way
+_KEEP = re.compile(rb"\n([TNMR.\x00][^\n]*)").findall
+_FILE = re.compile(
+    rb"\n\x00(?:\nT(\d{1,18})\nN(\d{1,9})(?:\nM([^\n]*))?"  # T, N, M: int() and _reason() of the same bytes
+    rb"(?:\nR[^\n:]{0,11}:(?=[^\n]{0,128}\n)[^\n]*(@[^\n@]*))?"  # 1st R: its last '@' and what _domain reads
+    rb"((?:\nR[^\n]*)*)\n\.)?(?=\n)"  # the other R lines, and the '.' that ends the file
+).findall
+_ones: dict[bytes, tuple] = {b"": ()}  # (b"": no first R line in that shape)
+_NONE = ("(none)",)
+
+
+def _first_domain(at_tail: bytes) -> tuple:
+    """('domain',) of a first R line whose address ends in *at_tail* ('@' and the rest); () if none matched."""
+    found = _ones.get(at_tail)
+    if found is None:
+        if len(_ones) >= _MEMO_MAX:
+            _ones.clear()
+            _ones[b""] = ()
+        found = _ones[at_tail] = (_tail_domain(at_tail[1:]),) if at_tail else ()
+    return found
+
+
+def _domain_of(value: bytes) -> str:
+    at = value.rfind(b"@")
+    found = _domains.get(value[at + 1 :]) if 12 < at and len(value) <= 128 else None
+    return found or _domain(value)
+
+
+def parse_many(datas: list[bytes]) -> tuple[list, list, list, list, list]:
+    """summary_facts() of each of *datas*, as columns: (created, attempts, reason classes, domain tuples, complete)."""
+    n = len(datas)
+    lines = _KEEP(_SEP.join([b"", *datas])) if n else []  # (one copy of the bytes: 0.1 us a file less than +)
+    files = _FILE(b"\n".join([b"", *lines, b""]))  # one tuple a "\x00" line: n of them, unless a file has one
+    if len(files) != n or not n:
+        facts = list(map(summary_facts, datas))
+        return tuple(list(column) for column in zip(*facts)) if n else ([], [], [], [], [])  # type: ignore[return-value]
+    ts, ns, ms, ats, more = zip(*files)
+    slow = [i for i, t in enumerate(ts) if not t] if b"" in ts else []  # no T: the file is not in sendmail's shape
+    if slow:
+        ts, ns = list(ts), list(ns)
+        for i in slow:
+            ts[i] = ns[i] = b"0"
+    created, attempts = list(map(int, ts)), list(map(int, ns))
+    reasons = list(map(_reasons.get, ms))
+    if None in reasons:
+        reasons = [r if r is not None else _reason(m) for r, m in zip(reasons, ms)]
+    doms = list(map(_ones.get, ats))
+    if None in doms:
+        doms = [d if d is not None else _first_domain(a) for d, a in zip(doms, ats)]
+    if any(more):
+        for i, block in enumerate(more):
+            if block:
+                doms[i] = doms[i] + tuple(map(_domain_of, block[2:].split(b"\nR")))
+    if () in doms:
+        doms = [d or _NONE for d in doms]
+    complete = [True] * n
+    for i in slow:
+        created[i], attempts[i], reasons[i], doms[i], complete[i] = summary_facts(datas[i])
+    return created, attempts, reasons, doms, complete

@@ -18,7 +18,6 @@ from itertools import compress
 
 NO_TIME = 2**62  # "no T line" in the created column (sorts after every real time)
 _INO, _SIZE, _MTIME = (operator.attrgetter(a) for a in ("st_ino", "st_size", "st_mtime_ns"))
-_CREATED, _ATTEMPTS, _REASON, _DOMAINS, _COMPLETE = (operator.itemgetter(i) for i in range(5))
 _INTS = (
     ("ino", "q"),
     ("size", "q"),
@@ -28,6 +27,17 @@ _INTS = (
     ("dom", "l"),
     ("reason", "l"),
 )
+
+
+def _clamped(created: list, attempts: list) -> tuple[list, list]:
+    """Creation times and attempt counts as the 64-bit columns hold them: no T line, or a hostile one, is NO_TIME."""
+    if None in created:
+        created = [NO_TIME if c is None else c for c in created]
+    if created and not -(2**62) < min(created) <= max(created) <= NO_TIME:
+        created = [c if -(2**62) < c < NO_TIME else NO_TIME for c in created]  # hostile T lines
+    if attempts and not 0 <= min(attempts) <= max(attempts) <= 2**62:
+        attempts = [min(max(a, 0), 2**62) for a in attempts]
+    return created, attempts
 
 
 class Totals:
@@ -50,6 +60,27 @@ class Totals:
         self.max_attempts = max(self.max_attempts, other.max_attempts)
         self.domains.update(other.domains)
         self.reasons.update(other.reasons)
+
+    def add(self, names: list[str], size: int, created, attempts, reasons, doms) -> None:
+        """Count messages given as the columns of Rows.add_many, without keeping them (the same as merging the
+        totals() of a Rows of them: 0.3 us a message less)."""
+        if not names:
+            return
+        created, attempts = _clamped(created, attempts)
+        self.count += len(names)
+        self.size += size
+        oldest = min(created)
+        if oldest != NO_TIME:
+            oldest_id = min(compress(names, map(oldest.__eq__, created)))[2:]
+            if (oldest, oldest_id) < (self.oldest, self.oldest_id or ""):
+                self.oldest, self.oldest_id = oldest, oldest_id
+        most = max(attempts)
+        if most > self.max_attempts:
+            self.max_attempts = most
+        for domains, n in Counter(doms).items():
+            for domain in domains:
+                self.domains[domain] += n
+        self.reasons.update(reasons)
 
     def dump(self) -> list:
         return [
@@ -95,33 +126,27 @@ class Rows:
 
     def add(self, name: str, st, facts: tuple) -> None:
         """One message: its file's stat result and summary_facts() of its bytes."""
-        self.add_many([name], [st], [facts])
+        self.add_many([name], [st], *([value] for value in facts))
 
-    def add_many(self, names: list[str], stats: list, facts: list[tuple]) -> None:
-        """Messages: names, their files' stat results and summary_facts() of their bytes. Column by column
-        at C speed where it can be (10^5 rows: 0.04 s, against 0.25 s a row at a time)."""
+    def add_many(self, names: list[str], stats: list, created, attempts, reasons, doms, complete) -> None:
+        """Messages: names, their files' stat results, and the columns parse_many() made of their bytes. Column
+        by column at C speed (10^5 rows: 0.04 s, against 0.25 s a row at a time)."""
         self.name.extend(names)
         self.ino.extend(map(_INO, stats))
         self.size.extend(map(_SIZE, stats))
         self.mtime.extend(map(_MTIME, stats))
-        created = [NO_TIME if c is None else c for c in map(_CREATED, facts)]
-        if created and not -(2**62) < min(created) <= max(created) <= NO_TIME:
-            created = [c if -(2**62) < c < NO_TIME else NO_TIME for c in created]  # hostile T lines
+        created, attempts = _clamped(created, attempts)
         self.created.extend(created)
-        attempts = list(map(_ATTEMPTS, facts))
-        if attempts and not 0 <= min(attempts) <= max(attempts) <= 2**62:
-            attempts = [min(max(a, 0), 2**62) for a in attempts]
         self.attempts.extend(attempts)
         for column, values, table, index in (
-            (self.dom, map(_DOMAINS, facts), self.dom_sets, self._dom_index),
-            (self.reason, map(_REASON, facts), self.reasons, self._reason_index),
+            (self.dom, doms, self.dom_sets, self._dom_index),
+            (self.reason, reasons, self.reasons, self._reason_index),
         ):
-            values = list(values)
             found = list(map(index.get, values))
             if None in found:
                 found = [self._intern(table, index, v) for v in values]
             column.extend(found)
-        self.complete.extend(map(_COMPLETE, facts))
+        self.complete.extend(complete)
 
     def index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.name)}
@@ -178,7 +203,9 @@ class Rows:
         rows = cls()
         for column, _code in _INTS:
             getattr(rows, column).frombytes(data[column])
-        rows.name = data["name"].split("\n") if data["name"] else []
+        names = data["name"]  # "\n".join(names), or a dict of them (the cache's index)
+        rows.name = list(names) if isinstance(names, dict) else names.split("\n") if names else []
+        "".join(rows.name)  # TypeError if not names
         rows.complete = bytearray(data["complete"])
         rows.dom_sets = [tuple(str(d) for d in ds) for ds in data["dom_sets"]]
         rows.reasons = [str(r) for r in data["reasons"]]

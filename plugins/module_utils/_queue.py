@@ -94,7 +94,7 @@ def scan_queue(
         raise QueueError("; ".join(errors) or "no queue directory given")
     leaves = found.leaves() if found.keeping else {}
     totals = found.totals
-    for rows, _df in leaves.values():
+    for rows in leaves.values():
         totals.merge(rows.totals())
     s = QueueSummary(path=queue_dirs[0], directories=listed, files_read=found.reads, quarantined=found.quarantined)
     s.count = totals.count
@@ -108,12 +108,9 @@ def scan_queue(
     s.anomalies = dict(found.anomalies)
     s.anomaly_examples = found.examples
     s.cache = {"file": cache_file, "hits": found.hits, "written": False}
+    small = sum(map(len, leaves.values())) <= cache_max_entries
     # Nothing read and nothing gone: the cache on disk is still exact; leave it.
-    unchanged = found.reads == 0 and all(
-        len(rows) == len(old[d].rows) and len(df) == len(old[d].df) for d, (rows, df) in leaves.items() if d in old
-    )
-    small = sum(len(rows) for rows, _df in leaves.values()) <= cache_max_entries
-    if cache_file and write_cache and found.keeping and small and not (unchanged and set(leaves) == set(old)):
+    if cache_file and write_cache and found.keeping and small and not found.unchanged():
         problem = _qcache.save(cache_file, queue_dirs, _cacheable(leaves, found))
         s.cache["written"] = problem is None
         if problem:
@@ -127,9 +124,10 @@ def _cacheable(leaves: dict, found) -> dict:
     """The rows worth keeping: complete control files, and the sizes of the dfs whose message is there."""
     out = {}
     controls = set(found.control_ids)
-    for directory, (rows, df) in leaves.items():
+    for directory, rows in leaves.items():
         if 0 in rows.complete:
             rows = rows.take([i for i, done in enumerate(rows.complete) if done])
+        df = found.df_sizes(directory)
         out[directory] = (rows, {n: z for n, z in df.items() if hash(n[2:]) in controls})
     return out
 

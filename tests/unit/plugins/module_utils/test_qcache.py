@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import marshal
 import os
 
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _qcache, _queue
@@ -10,9 +11,13 @@ from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.test_
 def test_save_load_round_trip_and_refusals(tmp_path):
     dirs = ["/q"]
     path = _qcache.path_for(str(tmp_path / "c"), dirs)
-    assert _qcache.save(path, dirs, {"/q": (sample(), {"dfAAAAAAAA0001": 7})}) is None
+    complete = sample().take([0, 2])  # only complete control files are cached
+    assert _qcache.save(path, dirs, {"/q": (complete, {"dfAAAAAAAA0001": 7})}) is None
     got = _qcache.load(path, dirs)["/q"]
-    assert got.rows.dump() == sample().dump() and got.df == {"dfAAAAAAAA0001": 7} and got.index["qfAAAAAAAA0002"] == 1
+    assert got.rows.dump() == complete.dump() and got.df == {"dfAAAAAAAA0001": 7} and got.index["qfAAAAAAAA0003"] == 1
+    assert _qcache.save(path, dirs, {"/q": (sample(), {})}) is None
+    assert _qcache.load(path, dirs) == {}  # a row of an incomplete control file: not a cache we wrote
+    _qcache.save(path, dirs, {"/q": (complete, {"dfAAAAAAAA0001": 7})})
     assert _qcache.load(path, ["/other"]) == {}  # another queue's directories
     os.chmod(path, 0o640)
     assert _qcache.load(path, dirs) == {}  # readable by others: not trusted
@@ -88,3 +93,22 @@ def test_queue_larger_than_the_cache_is_scanned_without_one(tmp_path, fixture_by
         write_msg(q, f"6ARAcach{n:06d}", fixture_bytes("queue/debian12-8.17.1.9-qf-deferred-relay.bin"), int(NOW))
     s = _queue.scan_queue([str(q)], NOW, cache_dir=str(tmp_path / "c"), cache_max_entries=3)
     assert s.count == 4 and s.cache["written"] is False
+
+
+def test_a_cache_whose_index_or_sizes_do_not_hold_is_not_used(tmp_path):
+    dirs = ["/q"]
+    path = _qcache.path_for(str(tmp_path / "c"), dirs)
+    for damage in (
+        lambda leaf: leaf[0]["name"].update({"qfAAAAAAAA0001": 1}),  # two rows for one index
+        lambda leaf: leaf[0].update(name={1: 0, 2: 1}),  # names that are not names
+        lambda leaf: leaf[1].update({"dfAAAAAAAA0001": "7"}),  # a size that is not a number
+        lambda leaf: leaf[1].update({"dfAAAAAAAA0001": 2**70}),
+    ):
+        assert _qcache.save(path, dirs, {"/q": (sample().take([0, 2]), {"dfAAAAAAAA0001": 7})}) is None
+        assert _qcache.load(path, dirs)["/q"].index == {"qfAAAAAAAA0001": 0, "qfAAAAAAAA0003": 1}
+        with open(path, "rb") as fh:
+            data = marshal.load(fh)
+        damage(data["leaves"]["/q"])
+        with open(path, "wb") as fh:
+            marshal.dump(data, fh)
+        assert _qcache.load(path, dirs) == {}

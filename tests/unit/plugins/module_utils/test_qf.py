@@ -124,3 +124,65 @@ def test_summary_facts_equals_parse_qf_on_captures_and_cuts(fixture_bytes):
 def test_summary_facts_long_and_escaped_recipients(line):
     data = b"V8\nT1\n" + line + b"\n.\n"
     assert _queue.summary_facts(data) == reference_facts(data)
+
+
+ODD_LINES = (
+    st.sampled_from(
+        [b"T", b"T-3", b"T 7", b"N", b"Nx", b"M", b"R", b"RPFD:", b"RPFD:root", b"R@@:<x>", b"R<a@b@C.x.>\r"]
+    )
+    | st.sampled_from([b".", b"..", b"\x00", b"", b" cont", b"rRFC822; u@x.example", b"T1795759003", b"M[10.0.0.1]"])
+    | st.binary(max_size=12)
+    | ADDR_BYTES.map(lambda a: b"RPFD:<" + a + b"@" + a + b">")
+)
+
+
+@st.composite
+def qf_files(draw) -> bytes:
+    """Control files in sendmail's order (T, K, N, P, M?, F, S, recipients, headers, '.'), then mutated."""
+    lines = [b"V8", b"T%d" % draw(st.integers(0, 2**40)), b"K0", b"N%d" % draw(st.integers(0, 99)), b"P30098"]
+    lines += [b"M" + draw(st.sampled_from([b"Deferred: refused by [127.0.0.2]", b"", b"\xff\x00x"]))] * draw(
+        st.integers(0, 1)
+    )
+    lines += [b"Fbs", b"$_localhost", b"S<a@b.example>"]
+    for rcpt in draw(
+        st.lists(
+            st.sampled_from([b"PFD:<u@d.example>", b"PFD:<v@E.Example.>", b"PFD:root", b"<w@f>", b"PFD:<a@b@C.x.>"]),
+            max_size=3,
+        )
+    ):
+        lines += [b"rRFC822; x", b"R" + rcpt]
+    lines += [b"H??To: x", b"\tcontinued", b"."]
+    for _step in range(draw(st.integers(0, 3))):
+        pos = draw(st.integers(0, len(lines)))
+        op = draw(st.sampled_from(["insert", "delete", "replace"]))
+        if op == "insert":
+            lines.insert(pos, draw(ODD_LINES))
+        elif lines and pos < len(lines):
+            lines[pos : pos + 1] = [] if op == "delete" else [draw(ODD_LINES)]
+    return b"\n".join(lines) + draw(st.sampled_from([b"\n", b"", b"\n\n", b"\ntrailing"]))
+
+
+@settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(qf_files() | st.lists(LINE_BYTES | ADDR_BYTES, max_size=24).map(b"".join), max_size=6))
+def test_parse_many_equals_summary_facts_on_any_bytes(datas):
+    """The two-regex pass over many files at once gives what summary_facts gives for each file, whatever the
+    bytes (separators, NULs, lines out of sendmail's order, long and odd recipients)."""
+    facts = [_queue.summary_facts(d) for d in datas]
+    assert _queue.parse_many(datas) == (tuple(list(c) for c in zip(*facts)) if datas else ([], [], [], [], []))
+
+
+def test_parse_many_on_captures_cut_and_together(fixture_bytes):
+    names = (
+        "queue/debian12-8.17.1.9-qf-deferred-relay.bin",
+        "queue/debian12-8.17.1.9-qf-msp-refused.bin",
+        "queue/debian12-8.17.1.9-hf-quarantined.bin",
+        "queue/solaris-8.8-qf-deferred-written-from-8.8-queue.c",
+    )
+    datas = [fixture_bytes(name) for name in names]
+    datas += [d[:cut] for d in datas for cut in range(0, len(d), 7)]
+    datas.append(
+        datas[0].replace(b"RPFD:<user1@b.example>", b"RPFD:<user1@b.example>\nrRFC822; x@c.example\nRPFD:<x@C.Example>")
+    )
+    facts = [_queue.summary_facts(d) for d in datas]
+    assert _queue.parse_many(datas) == tuple(list(c) for c in zip(*facts))
+    assert _queue.parse_many(datas[-1:])[3] == [("b.example", "c.example")]

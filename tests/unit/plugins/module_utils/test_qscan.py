@@ -3,7 +3,9 @@ previous scan's rows are reused only for files that did not change."""
 
 from __future__ import annotations
 
+import errno
 import os
+import time
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _qfork, _qscan, _queue
@@ -18,6 +20,11 @@ def facts(summary) -> dict:
     return {k: d[k] for k in (*SAME, "quarantined", "anomalies")}
 
 
+def anomaly_kinds(summary) -> list:
+    """The kind and path of each anomaly example: what two scans of one queue must agree on."""
+    return sorted((e["kind"], e["path"]) for e in summary.anomaly_examples)
+
+
 @pytest.fixture
 def big(tmp_path, fixture_bytes):
     """300 messages over three domains and ages, in a queue directory with qf/ and df/ subdirectories."""
@@ -30,11 +37,14 @@ def big(tmp_path, fixture_bytes):
     return q
 
 
-def _kinds(summary) -> list:
-    return sorted((e["kind"], e["path"]) for e in summary.anomaly_examples)
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 8 names and batches of 3 files: the helper and the parent each do many of them."""
+    monkeypatch.setattr(_qscan, "CHUNK", 8)
+    monkeypatch.setattr(_qscan, "BATCH", 3)
 
 
-def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch):
+def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch, small_chunks):
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
@@ -42,11 +52,41 @@ def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch):
         one = _queue.scan_queue([str(q)], NOW, workers=1)
         two = _queue.scan_queue([str(q)], NOW, workers=2)
         assert facts(two) == facts(one) and two.files_read == one.files_read
-        assert _kinds(two) == _kinds(one)
+        assert anomaly_kinds(two) == anomaly_kinds(one)
     assert len(forks) == 2
 
 
-def test_two_processes_with_a_cache_and_past_its_bound(big, tmp_path):
+def test_a_slow_helper_is_given_less_and_nothing_is_lost(big, monkeypatch, small_chunks):
+    parent, here = os.getpid(), []
+    real_batch = _qscan.Part.batch
+
+    def batch(self, *args):
+        if os.getpid() == parent:
+            here.append(args[0])
+        else:
+            time.sleep(0.01)  # a helper whose CPU other work holds
+        real_batch(self, *args)
+
+    monkeypatch.setattr(_qscan.Part, "batch", batch)
+    one = _queue.scan_queue([str(big)], NOW, workers=1)
+    chunks = len(here)
+    here.clear()
+    two = _queue.scan_queue([str(big)], NOW, workers=2)
+    assert facts(two) == facts(one) and two.files_read == one.files_read == 300
+    assert 0 < len(here) <= chunks - _qfork.QUEUED  # the helper took some chunks, the parent did the rest
+
+
+def test_a_name_with_a_newline_is_no_queue_file(tmp_path, fixture_bytes):
+    """Names are handled joined by newlines: a name holding one must not make a name of its own."""
+    q = tmp_path / "mqueue"
+    q.mkdir()
+    write_msg(q, "6ARAnewl000001", fixture_bytes(TEMPLATE), int(NOW) - 100)
+    (q / "junk\nqf6ARAnewl000001\ndf6ARAnewl000002").write_bytes(b"V8\n")
+    s = _queue.scan_queue([str(q)], NOW)
+    assert (s.count, s.anomalies) == (1, {})
+
+
+def test_two_processes_with_a_cache_and_past_its_bound(big, tmp_path, small_chunks):
     cache = str(tmp_path / "cache")
     cold = _queue.scan_queue([str(big)], NOW, cache_dir=cache, workers=2)
     assert cold.cache["written"] and cold.files_read == 300
@@ -56,7 +96,7 @@ def test_two_processes_with_a_cache_and_past_its_bound(big, tmp_path):
     assert facts(over) == facts(cold) and over.cache["written"] is False
 
 
-def test_a_child_that_fails_has_its_share_done_by_the_parent(big, monkeypatch):
+def test_a_child_that_fails_has_its_share_done_by_the_parent(big, monkeypatch, small_chunks):
     parent = os.getpid()
     real_dump = _qscan.Part.dump
 
@@ -128,3 +168,44 @@ def test_a_df_seen_before_its_qf_is_sized_again(tmp_path, fixture_bytes):
     (q / "df6ARAlate000001").write_bytes(b"the whole body, longer\n")
     s = _queue.scan_queue([str(q)], NOW, cache_dir=cache)
     assert s.size_bytes == (q / "qf6ARAlate000001").stat().st_size + len(b"the whole body, longer\n")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_without_directory_descriptors_the_scan_finds_the_same(queue_dir, big, tmp_path, monkeypatch, workers):
+    """Platforms whose os.open/os.stat/os.scandir take no dir_fd: full paths, the same summary, the same cache."""
+    runs = {}
+    for at in (True, False):
+        monkeypatch.setattr(_qscan, "_AT", at)
+        cache = str(tmp_path / f"cache-{at}")
+        runs[at] = [_queue.scan_queue([str(big)], NOW, workers=workers, cache_dir=cache) for _run in range(2)]
+    monkeypatch.setattr(_qscan, "_AT", True)
+    for with_fd, without in zip(runs[True], runs[False]):
+        assert facts(without) == facts(with_fd) and anomaly_kinds(without) == anomaly_kinds(with_fd)
+        assert (without.files_read, without.cache["hits"]) == (with_fd.files_read, with_fd.cache["hits"])
+    # (big shares its directory with queue_dir: 303 good messages, and 5 files no cache row stands for)
+    assert runs[False][1].cache["hits"] == 303 and runs[False][1].files_read == 5
+
+
+@pytest.mark.skipif(not getattr(os, "O_NOATIME", 0), reason="no O_NOATIME on this platform")
+def test_the_scan_leaves_atimes_alone_and_reads_all_where_o_noatime_is_refused(big, monkeypatch):
+    qf = big / "qf6ARAbig0000001"
+    st = qf.stat()
+    os.utime(qf, ns=(st.st_mtime_ns - 10**9, st.st_mtime_ns))  # older than mtime: a plain read updates it
+    with open(big / "qf6ARAbig0000002", "rb") as fh:
+        before = (big / "qf6ARAbig0000002").stat().st_atime_ns
+        fh.read()
+    if (big / "qf6ARAbig0000002").stat().st_atime_ns == before:
+        pytest.skip("this file system does not update atimes")
+    assert _queue.scan_queue([str(big)], NOW, workers=1).count == 300
+    assert qf.stat().st_atime_ns == st.st_mtime_ns - 10**9  # not a change to the queue, not even its metadata
+    real_open, refused = os.open, []
+
+    def open_without_noatime(path, flags, *args, **kwargs):
+        if flags & os.O_NOATIME:  # a file of another user, without CAP_FOWNER: EPERM
+            refused.append(path)
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_without_noatime)
+    s = _queue.scan_queue([str(big)], NOW, workers=1)
+    assert (s.count, s.anomalies, len(refused)) == (300, {}, 1)  # asked once, then read without it

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _queueops
 from ansible_collections.opsiface.sendmail.plugins.modules import sendmail_queue, sendmail_status, smtp_probe
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -68,7 +69,7 @@ def test_queue_move_aside_check_mode_plans_only(queue_host, capsys, tmp_path, mo
     monkeypatch.setattr(
         sendmail_queue._queuetasks._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
     )
-    monkeypatch.setattr(sendmail_queue._queuetasks._queueops, "queue_processes", lambda *a, **k: [])
+    monkeypatch.setattr(_queueops, "queue_processes", lambda *a, **k: [])
     out = run(sendmail_queue, dict(queue_host, operation="move_aside", _ansible_check_mode=True), capsys)
     planned = out["moved"]["directories"][0]
     assert out["changed"] and planned["moved_to"].startswith(str(tmp_path / "mqueue.aside-"))
@@ -82,7 +83,7 @@ def test_queue_move_aside_takes_every_queue_directory_out_of_service(tmp_path, c
     monkeypatch.setattr(
         sendmail_queue._queuetasks._collect, "collect_daemon", lambda *a, **k: {"running": False, "state": "absent"}
     )
-    monkeypatch.setattr(sendmail_queue._queuetasks._queueops, "queue_processes", lambda *a, **k: [])
+    monkeypatch.setattr(_queueops, "queue_processes", lambda *a, **k: [])
     base = tmp_path / "mqueue"
     for n in (1, 2, 3):
         (base / f"q{n}").mkdir(parents=True)
