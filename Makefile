@@ -11,7 +11,7 @@ COLLECTION_LINK := .collections/ansible_collections/opsiface/sendmail
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv docker lab-image lab-up lab-down demo test lint unit integration build clean ansible-test changelog \
+.PHONY: help venv docker lab-image lab-up lab-down demo test test-static test-integration lint unit integration build clean ansible-test changelog \
 	lint-target-python unit-targets
 
 help:
@@ -60,15 +60,23 @@ demo: lab-image venv
 	@echo; echo "demo: the full report is in $$(readlink -f reports/latest) (fleet.md, fleet.html, fleet.json, junit.xml)"
 
 # --- Tests ------------------------------------------------------------------
-# Integration tests start their own hosts (prefix "it") and remove them at the
-# end, whether the tests pass or not.
+# Two lanes side by side, one per core: the static lane (lint, unit tests on the controller and on every
+# target Python, ansible-test) needs no lab host; the integration lane starts its own hosts (prefix "it")
+# and removes them at the end, whether the tests pass or not. Each lane's lines are printed as they come,
+# prefixed by make's line sync; the run fails if either lane fails.
 test: venv lab-image
+	@mkdir -p tests/output
+	$(MAKE) --no-print-directory -j2 --output-sync=line test-static test-integration
+
+test-static: venv
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-targets
 	$(MAKE) --no-print-directory ansible-test
+
+test-integration: venv lab-image
 	status=0; $(MAKE) --no-print-directory integration || status=$$?; \
-	  $(PYTHON) lab/lab.py --prefix it --inventory tests/output/inventory.ini down >/dev/null; \
+	  $(PYTHON) lab/lab.py --prefix it --inventory tests/output/inventory-it.ini down >/dev/null; \
 	  exit $$status
 
 lint: venv

@@ -25,8 +25,11 @@ def pytest_configure(config):
     # The collection refuses to create dump, trace and trash directories under a world-writable
     # directory such as /tmp, so the tests' temporary directories live under the user's home
     # (wherever the checkout is: a CI clone may well be under /tmp).
+    # One base per checkout and per suite: pytest empties its base temp when it starts, and `make test`
+    # runs the unit and the integration suites side by side.
     if config.option.basetemp is None:
-        tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+        suite = " ".join(sorted(str(arg) for arg in config.args))
+        tag = hashlib.sha256(f"{ROOT}\0{sys.executable}\0{suite}".encode()).hexdigest()[:8]
         base = Path.home() / ".cache" / "osm"  # short: UNIX socket paths in the tests must stay under 108 bytes
         base.mkdir(parents=True, exist_ok=True)
         config.option.basetemp = str(base / tag)
