@@ -8,7 +8,6 @@ import os
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _qfork, _qscan, _queue
 from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.queue_helpers import NOW, write_msg
-from ansible_collections.opsiface.sendmail.tests.unit.plugins.module_utils.test_queue import queue_dir  # noqa: F401
 
 TEMPLATE = "queue/debian12-8.17.1.9-qf-deferred-relay.bin"
 SAME = ("count", "size_bytes", "oldest_age_seconds", "oldest_queue_id", "max_attempts", "by_domain", "by_reason")
@@ -31,7 +30,11 @@ def big(tmp_path, fixture_bytes):
     return q
 
 
-def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch):  # noqa: F811
+def _kinds(summary) -> list:
+    return sorted((e["kind"], e["path"]) for e in summary.anomaly_examples)
+
+
+def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch):
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
@@ -39,8 +42,7 @@ def test_two_processes_find_what_one_finds(queue_dir, big, monkeypatch):  # noqa
         one = _queue.scan_queue([str(q)], NOW, workers=1)
         two = _queue.scan_queue([str(q)], NOW, workers=2)
         assert facts(two) == facts(one) and two.files_read == one.files_read
-        kinds = lambda s: sorted((e["kind"], e["path"]) for e in s.anomaly_examples)  # noqa: E731
-        assert kinds(two) == kinds(one)
+        assert _kinds(two) == _kinds(one)
     assert len(forks) == 2
 
 
