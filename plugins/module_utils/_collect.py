@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from . import _config, _crash, _mta, _process, _queue, _verdict
-from ._mailq import parse_mailq
 from ._platform import Layout
 from ._runner import Runner
 from ._text import clean
@@ -458,6 +457,8 @@ def collect_queues(ctx: HostContext, names: list[str], options: QueueOptions) ->
 
 def _mailq_fallback(ctx: HostContext, dirs: list[str], why: str) -> dict:
     """Count a queue root cannot list (an NFS root squash) with mailq; ``failed`` when mailq did not list it."""
+    from ._mailq import parse_mailq  # a fallback: not imported by every health check
+
     res = ctx.runner.run([ctx.sendmail, "-OLogLevel=0", "-bp", f"-oQ{dirs[0]}"], timeout=ctx.command_timeout)
     parsed = parse_mailq(res.stdout)
     count = sum(s.count for s in parsed.sections)

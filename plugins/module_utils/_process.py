@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import struct
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -309,17 +311,93 @@ def parse_proc_net_tcp(text: str) -> list[tuple[str, int, int]]:
 def _hex_addr(value: str) -> str:
     if len(value) == 8:
         try:
-            return ".".join(str(b) for b in reversed(bytes.fromhex(value)))
+            return _address(bytes.fromhex(value)[::-1])
         except ValueError:
             return value
     if len(value) == 32:
         try:
-            raw = b"".join(bytes.fromhex(value[i : i + 8])[::-1] for i in range(0, 32, 8))
+            return _address(b"".join(bytes.fromhex(value[i : i + 8])[::-1] for i in range(0, 32, 8)))
         except ValueError:
             return value
-        groups = [raw[i : i + 2].hex() for i in range(0, 16, 2)]
-        return ":".join(g.lstrip("0") or "0" for g in groups)
     return value
+
+
+def _address(raw: bytes) -> str:
+    """An address in network byte order as the listener report writes it (IPv6: eight groups, none elided)."""
+    if len(raw) == 4:
+        return ".".join(str(b) for b in raw)
+    return ":".join(raw[i : i + 2].hex().lstrip("0") or "0" for i in range(0, 16, 2))
+
+
+# The kernel's socket table through netlink (sock_diag), asking for listening TCP sockets only: reading
+# /proc/net/tcp makes the kernel walk every bucket of the (machine-wide) established-connections hash,
+# about 5 ms a file on a 24 GB machine, where this answers in a tenth of a millisecond.
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x301  # NLM_F_REQUEST | NLM_F_DUMP
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+_NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
+_DIAG_MSG_SIZE = 72  # struct inet_diag_msg: family, state, timer, retrans, sockid (48 bytes), 5 x u32
+
+
+def inet_diag_request(family: int, sequence: int = 1) -> bytes:
+    """A SOCK_DIAG_BY_FAMILY dump request for the listening TCP sockets of *family* (AF_INET or AF_INET6)."""
+    # struct inet_diag_req_v2: family, protocol, ext, pad, states (a bit mask), then a zeroed inet_diag_sockid
+    body = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN) + bytes(48)
+    return (
+        _NLMSG_HEADER.pack(_NLMSG_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, sequence, 0)
+        + body
+    )
+
+
+def parse_inet_diag(data: bytes) -> tuple[list[tuple[str, int, int]], bool]:
+    """LISTEN sockets in netlink sock_diag answers: ([(address, port, inode)], whether the dump is complete).
+
+    ValueError for an error answer or a message that does not fit its datagram."""
+    out = []
+    offset = 0
+    while offset + _NLMSG_HEADER.size <= len(data):
+        length, kind, _flags, _seq, _port = _NLMSG_HEADER.unpack_from(data, offset)
+        if length < _NLMSG_HEADER.size or offset + length > len(data):
+            raise ValueError(f"netlink message of {length} bytes at offset {offset} of {len(data)}")
+        body = offset + _NLMSG_HEADER.size
+        if kind == _NLMSG_DONE:
+            return out, True
+        if kind == _NLMSG_ERROR:
+            errno_ = -struct.unpack_from("=i", data, body)[0] if length >= _NLMSG_HEADER.size + 4 else 0
+            raise ValueError(f"netlink error {errno_} ({os.strerror(errno_) if errno_ else 'no errno'})")
+        if kind == _SOCK_DIAG_BY_FAMILY and length >= _NLMSG_HEADER.size + _DIAG_MSG_SIZE:
+            family, state = data[body], data[body + 1]
+            size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)
+            if state == _TCP_LISTEN and size:
+                port = struct.unpack_from(">H", data, body + 4)[0]
+                inode = struct.unpack_from("=I", data, body + 68)[0]
+                out.append((_address(data[body + 8 : body + 8 + size]), port, inode))
+        offset += (length + 3) & ~3
+    return out, False
+
+
+def diag_listeners(timeout: float = 5.0) -> list[tuple[str, int, int]] | None:
+    """The listening TCP sockets (IPv4 and IPv6) of this network namespace from sock_diag, or None when the
+    kernel cannot be asked that way (no netlink, no inet_diag, refused): the caller reads /proc/net/tcp then."""
+    found = []
+    try:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as sock:
+                sock.settimeout(timeout)
+                sock.send(inet_diag_request(family))
+                data, rows, done = b"", [], False
+                while not done:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return None
+                    data += chunk
+                    rows, done = parse_inet_diag(data)
+                found.extend(rows)
+    except (OSError, ValueError, AttributeError):  # AttributeError: a system without AF_NETLINK
+        return None
+    return found
 
 
 def socket_owners(proc_root: str, inodes: set[int]) -> dict[int, int]:
@@ -385,17 +463,23 @@ def read_proc_comm_args(proc_root: str, pid: int) -> str | None:
         return None
 
 
-def linux_listeners(proc_root: str, ports: Iterable[int]) -> list[dict]:
-    """Who listens on *ports*: [{address, port, pid, args}] from /proc/net/tcp{,6}."""
+def linux_listeners(proc_root: str, ports: Iterable[int], netlink: bool | None = None) -> list[dict]:
+    """Who listens on *ports*: [{address, port, pid, args}], from the kernel's socket table (sock_diag) or,
+    where it cannot be asked that way, from *proc_root*/net/tcp{,6}. *netlink* (default: whether
+    *proc_root* is this system's /proc) says whether to ask the kernel first."""
     wanted = set(ports)
-    found = []
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(os.path.join(proc_root, "net", table), encoding="ascii", errors="replace") as fh:
-                rows = parse_proc_net_tcp(fh.read())
-        except OSError:
-            continue
-        found.extend((addr, port, inode) for addr, port, inode in rows if port in wanted)
+    if netlink is None:
+        netlink = proc_root == "/proc"
+    rows = diag_listeners() if netlink else None
+    if rows is None:
+        rows = []
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(os.path.join(proc_root, "net", table), encoding="ascii", errors="replace") as fh:
+                    rows.extend(parse_proc_net_tcp(fh.read()))
+            except OSError:
+                continue
+    found = [(addr, port, inode) for addr, port, inode in rows if port in wanted]
     owners = socket_owners(proc_root, {inode for _addr, _port, inode in found})
     result = []
     for addr, port, inode in found:

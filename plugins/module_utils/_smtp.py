@@ -7,6 +7,9 @@ A probe connects, waits for the banner, says EHLO with a name that tags it
 classifies what went wrong. Optionally it sends one test message with a
 unique token. Every value that goes on the wire is checked for CR, LF, NUL,
 ``<`` and ``>`` first.
+
+A health check imports this module on every host, every run: what only STARTTLS needs (``ssl``) and what
+only sending needs (the mailbox helpers) is imported where it is used.
 """
 
 from __future__ import annotations
@@ -14,13 +17,11 @@ from __future__ import annotations
 import os
 import re
 import socket
-import ssl
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from ._mailbox import body_of, new_token
 from ._text import clean
 
 MAX_LINE = 4096
@@ -338,6 +339,8 @@ def _starttls(conn: _Conn, host: str, result: ProbeResult, timeout: float) -> _C
     if reply.code != 220:
         result.starttls["error"] = f"STARTTLS answered {reply.code}"
         return None
+    import ssl
+
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -361,6 +364,8 @@ def certificate_facts(der: bytes | None, now: float | None = None) -> dict:
     """
     if not der:
         return {"certificate": None}
+    import ssl
+
     decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
     if decode is None:
         return {"certificate": {"error": "this Python cannot decode certificates"}}
@@ -391,6 +396,8 @@ def certificate_facts(der: bytes | None, now: float | None = None) -> dict:
 
 
 def _send(conn: _Conn, send: dict, result: ProbeResult, timeout: float) -> bool:
+    from ._mailbox import body_of, new_token
+
     mail_from = check_value("mail_from", send["mail_from"])
     rcpt_to = check_value("rcpt_to", send["rcpt_to"])
     subject = check_value("subject", send.get("subject") or "opsiface.sendmail test")

@@ -12,7 +12,6 @@ the block size, the counters and the last ``max_lines`` offending lines.
 from __future__ import annotations
 
 import calendar
-import gzip
 import os
 import re
 import stat
@@ -451,6 +450,8 @@ def _note_reverse_stats(path: str, stats: dict, budget: int, info: dict, result:
 def _scan_gzip(fh, one: _Pass, max_line: int = 65536) -> bool:
     """A rotated, compressed log can only be read forwards: stream it in blocks (a line without a newline
     is never held whole), keep the newest offenders. NUL runs separate lines as in :func:`reverse_lines`."""
+    import gzip  # only for rotated, compressed logs: not imported by every scan
+
     oldest_seen = None
     stats = {"cut_lines": 0, "cut_bytes": 0, "budget_hit": False}
     try:

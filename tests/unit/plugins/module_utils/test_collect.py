@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -220,3 +223,18 @@ def test_queue_cache_in_a_directory_that_is_not_ours_is_off_and_left_alone(tmp_p
     fresh = tmp_path / "cache" / "opsiface"
     summary = summarise(None, "mta", [str(queue)], "/nonexistent", thresholds, {"dir": str(fresh), "write": True})
     assert "problem" not in summary["cache"] and stat.S_IMODE(os.lstat(fresh).st_mode) == 0o700
+
+
+# #15: every health check imports _collect on every host; what only STARTTLS, sending, rotated .gz logs and the
+# NFS fallback need is imported where it is used.
+def test_collect_imports_no_tls_mailbox_gzip_or_mailq():
+    code = (
+        "import sys\n"
+        "from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect\n"
+        "print(sorted(m for m in ('ssl', 'gzip', 'uuid', "
+        "'ansible_collections.opsiface.sendmail.plugins.module_utils._mailbox', "
+        "'ansible_collections.opsiface.sendmail.plugins.module_utils._mailq') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

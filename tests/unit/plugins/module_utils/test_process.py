@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import base64
+import errno
 import json
+import socket
+import struct
+import types
 
 import pytest
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _process
@@ -187,3 +192,159 @@ def test_own_process_tree_and_reused_pids_are_refused(lab_tree):
     assert not _process.same_process(listener, None)
     deleted = dict(listener, exe="/usr/libexec/sendmail/sendmail (deleted)")  # upgraded under a running daemon
     assert _process.target_problem(deleted, 71, {1}) is None
+
+
+# #15: the listeners from the kernel's socket table (netlink sock_diag), /proc/net/tcp{,6} where it cannot be asked
+@pytest.fixture
+def sock_diag(fixture_bytes):
+    return json.loads(fixture_bytes("proc/debian12-lab-sock-diag-listen.json"))
+
+
+def chunks(capture: dict, family: str) -> list[bytes]:
+    return [base64.b64decode(c) for c in capture[family]]
+
+
+def test_sock_diag_debian12_capture_agrees_with_proc_net_tcp(sock_diag):
+    inet, done = _process.parse_inet_diag(b"".join(chunks(sock_diag, "inet")))
+    assert done
+    assert inet == [("0.0.0.0", 25, 3914657), ("127.0.0.1", 587, 3914658)]  # not the established connection
+    inet6, done = _process.parse_inet_diag(b"".join(chunks(sock_diag, "inet6")))
+    assert done
+    assert inet6 == [("0:0:0:0:0:0:0:0", 2525, 3962217)]
+    proc = _process.parse_proc_net_tcp(sock_diag["proc_net_tcp"]) + _process.parse_proc_net_tcp(
+        sock_diag["proc_net_tcp6"]
+    )
+    assert sorted(inet + inet6) == sorted(proc)
+
+
+def test_sock_diag_dump_incomplete_until_done(sock_diag):
+    first = chunks(sock_diag, "inet")[0]
+    assert _process.parse_inet_diag(first) == ([("0.0.0.0", 25, 3914657), ("127.0.0.1", 587, 3914658)], False)
+    assert _process.parse_inet_diag(b"") == ([], False)
+    assert _process.parse_inet_diag(first[:10]) == ([], False)  # not even a header: wait for more
+
+
+def test_sock_diag_rejects_a_message_longer_than_its_datagram(sock_diag):
+    first = chunks(sock_diag, "inet")[0]
+    with pytest.raises(ValueError, match="netlink message of"):
+        _process.parse_inet_diag(first[:-5])
+    with pytest.raises(ValueError, match="netlink message of 3 bytes"):
+        _process.parse_inet_diag(struct.pack("=IHHII", 3, 20, 0, 1, 0))
+
+
+def test_sock_diag_error_answer_names_the_errno():
+    error = struct.pack("=IHHII", 36, 2, 0, 1, 0) + struct.pack("=i", -errno.EPERM) + bytes(16)
+    with pytest.raises(ValueError, match=f"netlink error {errno.EPERM} "):
+        _process.parse_inet_diag(error)
+
+
+def test_inet_diag_request_asks_for_listening_tcp_of_one_family():
+    req = _process.inet_diag_request(socket.AF_INET6, 7)
+    length, kind, flags, seq, port = struct.unpack_from("=IHHII", req)
+    assert (length, kind, flags, seq, port) == (len(req), 20, 0x301, 7, 0)
+    family, proto, _ext, _pad, states = struct.unpack_from("=BBBBI", req, 16)
+    assert (family, proto, states) == (socket.AF_INET6, socket.IPPROTO_TCP, 1 << 10)
+    assert len(req) == 16 + 8 + 48 and req[24:] == bytes(48)
+
+
+class FakeNetlink:
+    """A netlink socket that answers each family's dump with the captured datagrams (or fails as told)."""
+
+    def __init__(self, answers: dict, sent: list, fail: Exception | None = None):
+        self.answers, self.sent, self.fail, self.queue = answers, sent, fail, []
+
+    def __call__(self, family, kind, proto):
+        self.sent.append(("socket", family, kind, proto))
+        if self.fail is not None:
+            raise self.fail
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def settimeout(self, value):
+        self.sent.append(("timeout", value))
+
+    def send(self, data):
+        self.sent.append(("send", data[16]))
+        self.queue = list(self.answers[data[16]])
+        return len(data)
+
+    def recv(self, size):
+        return self.queue.pop(0) if self.queue else b""
+
+
+def fake_socket_module(monkeypatch, fake, netlink=True):
+    names = ("AF_INET", "AF_INET6", "SOCK_DGRAM", "IPPROTO_TCP") + (("AF_NETLINK",) if netlink else ())
+    mod = types.SimpleNamespace(socket=fake, **{name: getattr(socket, name) for name in names})
+    monkeypatch.setattr(_process, "socket", mod)
+
+
+def test_diag_listeners_reads_both_families(monkeypatch, sock_diag):
+    sent = []
+    answers = {socket.AF_INET: chunks(sock_diag, "inet"), socket.AF_INET6: chunks(sock_diag, "inet6")}
+    fake_socket_module(monkeypatch, FakeNetlink(answers, sent))
+    assert _process.diag_listeners(timeout=2.0) == [
+        ("0.0.0.0", 25, 3914657),
+        ("127.0.0.1", 587, 3914658),
+        ("0:0:0:0:0:0:0:0", 2525, 3962217),
+    ]
+    assert ("send", socket.AF_INET) in sent and ("send", socket.AF_INET6) in sent and ("timeout", 2.0) in sent
+
+
+@pytest.mark.parametrize(
+    "answers, fail, netlink",
+    [
+        (None, PermissionError(errno.EACCES, "denied"), True),  # refused
+        (None, OSError(errno.EPROTONOSUPPORT, "no inet_diag"), True),  # kernel without sock_diag
+        (None, None, False),  # a system without AF_NETLINK
+        ("cut", None, True),  # the answer ends before NLMSG_DONE
+        ("error", None, True),  # an error answer
+    ],
+)
+def test_diag_listeners_none_when_the_kernel_cannot_answer(monkeypatch, sock_diag, answers, fail, netlink):
+    inet = chunks(sock_diag, "inet")
+    table = {
+        None: {},
+        "cut": {socket.AF_INET: inet[:1], socket.AF_INET6: inet[:1]},
+        "error": {socket.AF_INET: [struct.pack("=IHHII", 20, 2, 0, 1, 0) + struct.pack("=i", -errno.ENOENT)]},
+    }
+    fake_socket_module(monkeypatch, FakeNetlink(table[answers], [], fail), netlink=netlink)
+    assert _process.diag_listeners() is None
+
+
+def fake_proc_net(tmp_path, sock_diag):
+    root = tmp_path / "proc"
+    (root / "net").mkdir(parents=True)
+    (root / "net" / "tcp").write_text(sock_diag["proc_net_tcp"])
+    (root / "net" / "tcp6").write_text(sock_diag["proc_net_tcp6"])
+    return str(root)
+
+
+def test_linux_listeners_falls_back_to_proc_net_tcp(monkeypatch, tmp_path, sock_diag):
+    root = fake_proc_net(tmp_path, sock_diag)
+    monkeypatch.setattr(_process, "diag_listeners", lambda: None)
+    assert _process.linux_listeners(root, [25, 2525], netlink=True) == [
+        {"address": "0.0.0.0", "port": 25, "pid": None, "args": None},
+        {"address": "0:0:0:0:0:0:0:0", "port": 2525, "pid": None, "args": None},
+    ]
+
+
+def test_linux_listeners_prefers_the_kernel_socket_table(monkeypatch, tmp_path, sock_diag):
+    root = fake_proc_net(tmp_path, sock_diag)
+    monkeypatch.setattr(_process, "diag_listeners", lambda: [("10.0.0.1", 25, 99)])
+    assert _process.linux_listeners(root, [25], netlink=True) == [
+        {"address": "10.0.0.1", "port": 25, "pid": None, "args": None}
+    ]
+
+
+def test_linux_listeners_reads_files_of_another_proc_root(monkeypatch, tmp_path, sock_diag):
+    def refuse():
+        raise AssertionError("sock_diag asked for a /proc that is not this system's")
+
+    root = fake_proc_net(tmp_path, sock_diag)
+    monkeypatch.setattr(_process, "diag_listeners", refuse)
+    assert [r["port"] for r in _process.linux_listeners(root, [25, 587])] == [25, 587]
