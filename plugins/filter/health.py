@@ -9,18 +9,34 @@ from __future__ import annotations
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _report
 
 
+def _not_run(result: dict, escalate_on: str) -> dict | None:
+    """The host's verdict when *result* (of sendmail_status, or of the delivery check) says its module never ran
+    there: unreachable (no connection, a stopped container), or unknown (become failed); None if it ran."""
+    if result.get("unreachable"):
+        return _report.unreachable_result(str(result.get("msg") or "unreachable"))
+    cause = _report.access_failure(str(result.get("msg") or "")) if result.get("failed") else None
+    if cause and not result.get("checks"):
+        return _report.access_result(cause, str(result.get("msg")), escalate_on)
+    if result.get("failed") and not result.get("checks") and _report.never_ran(result):
+        detail = str(result.get("module_stderr") or result.get("msg") or "").strip()
+        return _report.unreachable_result(f"the check could not run on the host: {detail[:500]}")
+    return None
+
+
 def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str = "critical") -> dict:
     status = dict(status or {})
     if status.get("skipped"):
         status = {}
-    if status.get("unreachable"):
-        return _report.unreachable_result(str(status.get("msg") or "unreachable"))
-    cause = _report.access_failure(str(status.get("msg") or "")) if status.get("failed") else None
-    if cause and not status.get("checks"):
-        return _report.access_result(cause, str(status.get("msg")), escalate_on)
-    if status.get("failed") and not status.get("checks") and _report.never_ran(status):
-        detail = str(status.get("module_stderr") or status.get("msg") or "").strip()
-        return _report.unreachable_result(f"the check could not run on the host: {detail[:500]}")
+    not_run = _not_run(status, escalate_on)
+    if not_run is not None:
+        return not_run
+    if delivery is not None and (delivery.get("skipped") or not delivery):
+        delivery = None
+    # A delivery check that never reached the host (--tags delivery on a host that is down, or a host lost
+    # after its status was read) is no delivery failure: the host could not be checked.
+    not_run = _not_run(dict(delivery), escalate_on) if delivery is not None else None
+    if not_run is not None and (not status or not_run["status"] == "unreachable"):
+        return not_run
     if status.get("failed") and not status.get("checks"):
         result = _report.host_result({}, None, escalate_on)
         result.update(
@@ -29,8 +45,6 @@ def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str
             reasons=[f"sendmail_status failed: {str(status.get('msg'))[:500]}"],
         )
         return result
-    if delivery is not None and (delivery.get("skipped") or not delivery):
-        delivery = None
     return _report.host_result(status, delivery, escalate_on)
 
 

@@ -366,7 +366,8 @@ def parse_inet_diag(data: bytes) -> tuple[list[tuple[str, int, int]], bool]:
             return out, True
         if kind == _NLMSG_ERROR:
             errno_ = -struct.unpack_from("=i", data, body)[0] if length >= _NLMSG_HEADER.size + 4 else 0
-            raise ValueError(f"netlink error {errno_} ({os.strerror(errno_) if errno_ else 'no errno'})")
+            # os.strerror raises OverflowError past a C int: name only a code that can be an errno
+            raise ValueError(f"netlink error {errno_} ({os.strerror(errno_) if 0 < errno_ < 4096 else 'no errno'})")
         if kind == _SOCK_DIAG_BY_FAMILY and length >= _NLMSG_HEADER.size + _DIAG_MSG_SIZE:
             family, state = data[body], data[body + 1]
             size = {socket.AF_INET: 4, socket.AF_INET6: 16}.get(family)

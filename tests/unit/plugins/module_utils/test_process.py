@@ -238,6 +238,17 @@ def test_sock_diag_error_answer_names_the_errno():
         _process.parse_inet_diag(error)
 
 
+@pytest.mark.parametrize("code", [-(2**31), 2**31 - 1, 5, 0, -4096])
+def test_sock_diag_error_answer_with_any_code_is_a_valueerror(code, monkeypatch):
+    """An error answer whose code is no errno (os.strerror raised OverflowError on -2**31): a ValueError, so
+    that diag_listeners falls back to /proc/net/tcp instead of a traceback."""
+    error = struct.pack("=IHHII", 36, 2, 0, 1, 0) + struct.pack("=i", code) + bytes(16)
+    with pytest.raises(ValueError, match="netlink error"):
+        _process.parse_inet_diag(error)
+    fake_socket_module(monkeypatch, FakeNetlink({socket.AF_INET: [error]}, []))
+    assert _process.diag_listeners() is None
+
+
 def test_inet_diag_request_asks_for_listening_tcp_of_one_family():
     req = _process.inet_diag_request(socket.AF_INET6, 7)
     length, kind, flags, seq, port = struct.unpack_from("=IHHII", req)

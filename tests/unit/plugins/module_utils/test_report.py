@@ -369,3 +369,35 @@ def test_markdown_carries_no_raw_html_and_no_markdown_from_hosts():
     assert "\\[click\\]" in md and "\\*\\*bold\\*\\*" in md and "\\`code\\`" in md
     assert "&amp;lt;already&amp;gt;" in md  # shown as typed, not as the character it names
     assert "mx02\\*\\_" in md
+
+
+@pytest.mark.parametrize(
+    "delivery",
+    [
+        {"unreachable": True, "msg": "ssh: connect to host mx01 port 22: No route to host"},
+        {
+            "failed": True,
+            "msg": "Module result deserialization failed: No start of json char found",
+            "module_stdout": "",
+            "module_stderr": "Error response from daemon: Container 7346a8f7 is not running",
+        },
+    ],
+    ids=["unreachable", "container-stopped"],
+)
+def test_a_delivery_check_that_never_reached_the_host_is_unreachable_not_a_delivery_failure(delivery):
+    """--tags delivery (the status task skipped) on a host that is down: reproduced in the lab, the report
+    said critical 'delivery check failed: None: None' and the PLAY RECAP failed, not unreachable."""
+    from ansible_collections.opsiface.sendmail.plugins.filter.health import sendmail_health
+
+    for status in ({"skipped": True}, {}):
+        got = sendmail_health(status, delivery)
+        assert got["status"] == "unreachable" and "None: None" not in " ".join(got["reasons"])
+    got = sendmail_health(HEALTHY, delivery)  # the host went away between the two tasks
+    assert got["status"] == "unreachable"
+
+
+def test_a_delivery_check_whose_become_failed_is_unknown_not_a_delivery_failure():
+    from ansible_collections.opsiface.sendmail.plugins.filter.health import sendmail_health
+
+    got = sendmail_health({"skipped": True}, {"failed": True, "msg": "Missing sudo password"})
+    assert got["status"] == "unknown" and "--ask-become-pass" in got["reasons"][0]
