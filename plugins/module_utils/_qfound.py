@@ -23,6 +23,29 @@ from ._text import clean
 EMPTY = Cached()  # the previous scan's rows of a directory it did not see (never changed)
 
 
+def candidates(examples: list[dict], limit: int) -> list[dict]:
+    """The examples that may still be shown: the *limit* first by path of each kind. Whichever way the scan
+    split its work, the same files are kept, so the report's examples do not change from run to run."""
+    by_kind: dict[str, list[dict]] = {}
+    for example in sorted(examples, key=lambda e: (e["path"], e["kind"])):
+        kept = by_kind.setdefault(example["kind"], [])
+        if len(kept) < limit:
+            kept.append(example)
+    return [e for kept in by_kind.values() for e in kept]
+
+
+def pick(examples: list[dict], limit: int) -> list[dict]:
+    """At most *limit* examples in path order, every kind found shown at least once while there is room."""
+    ranked = sorted(candidates(examples, limit), key=lambda e: (e["path"], e["kind"]))
+    first: dict[str, dict] = {}
+    for example in ranked:
+        first.setdefault(example["kind"], example)
+    chosen = list(first.values())[:limit]
+    chosen_ids = {id(e) for e in chosen}
+    chosen += [e for e in ranked if id(e) not in chosen_ids][: limit - len(chosen)]
+    return sorted(chosen, key=lambda e: (e["path"], e["kind"]))
+
+
 class Found:
     """What one process of the scan found."""
 
@@ -38,16 +61,21 @@ class Found:
         self.df_total = self.reads = self.hits = self.quarantined = 0
         self.anomalies: Counter[str] = Counter()
         self.examples: list[dict] = []
+        self.reduce_at = 4 * example_limit + 16
         self.control_ids = array("q")  # hashes of the IDs of every qf/hf/Qf/tf
         self.data_ids = array("q")
 
     def anomaly(self, kind: str, path: str, detail: str | None = None) -> None:
         self.anomalies[kind] += 1
-        if len(self.examples) < self.example_limit:
-            example = {"kind": kind, "path": clean(path, 512)}
-            if detail:
-                example["detail"] = clean(detail, 256)
-            self.examples.append(example)
+        if self.example_limit <= 0:
+            return
+        example = {"kind": kind, "path": clean(path, 512)}
+        if detail:
+            example["detail"] = clean(detail, 256)
+        self.examples.append(example)
+        if len(self.examples) >= self.reduce_at:  # amortised: bounded memory, a sort every so many anomalies
+            self.examples = candidates(self.examples, self.example_limit)
+            self.reduce_at = max(4 * self.example_limit + 16, 2 * len(self.examples))
 
     def fold(self) -> None:
         """Too many messages to cache: fold the rows into running totals and go on in flat memory."""
@@ -85,7 +113,7 @@ class Found:
         self.control_ids.frombytes(other["ids"][0])
         self.data_ids.frombytes(other["ids"][1])
         self.anomalies.update(other["anomalies"])
-        self.examples = (self.examples + other["examples"])[: self.example_limit]
+        self.examples = candidates(self.examples + other["examples"], self.example_limit)
         if other["leaves"] is None:  # the other part folded its rows into totals: so must this one
             if self.keeping:
                 self.fold()

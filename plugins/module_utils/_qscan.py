@@ -43,7 +43,7 @@ from ._qcache import Cached
 from ._qf import VALID_NAME, parse_many
 from ._qfiles import _RFLAGS, QF_MAX_BYTES, READ_LIMIT, REG, leaf_dirs, read_control
 from ._qfork import Helper, workers_for
-from ._qfound import EMPTY, Found
+from ._qfound import EMPTY, Found, pick
 from ._qrows import Rows, missing
 from ._text import clean
 
@@ -317,7 +317,7 @@ def scan(queue_dirs: list[str], now: float, old: dict[str, Cached], keep: int, o
     if orphans:
         found.anomalies["orphan_df"] += orphans
         _name_orphans(found, listed, sample)
-    found.examples.sort(key=lambda e: (e["path"], e["kind"]))  # the same order however the work was split
+    found.examples = pick(found.examples, found.example_limit)  # the same ones however the work was split
     return found, listed, errors
 
 
@@ -328,14 +328,16 @@ def _unlisted(directory: str, exc: OSError) -> str:
 
 def _name_orphans(found: Part, directories: list[str], sample: set[int]) -> None:
     """Second, rare pass: the orphan df files' names for the report."""
+    named = 0
     for directory in directories:
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
                     name = entry.name
                     if name[:2] == "df" and VALID_NAME(name) and hash(name[2:]) in sample:
-                        if len(found.examples) >= found.example_limit:
+                        if named >= found.example_limit:
                             return
+                        named += 1
                         found.examples.append({"kind": "orphan_df", "path": clean(os.path.join(directory, name), 512)})
         except OSError:
             continue

@@ -209,3 +209,36 @@ def test_the_scan_leaves_atimes_alone_and_reads_all_where_o_noatime_is_refused(b
     monkeypatch.setattr(os, "open", open_without_noatime)
     s = _queue.scan_queue([str(big)], NOW, workers=1)
     assert (s.count, s.anomalies, len(refused)) == (300, {}, 1)  # asked once, then read without it
+
+
+@pytest.fixture
+def many_anomalies(tmp_path, fixture_bytes):
+    """40 messages, 60 zero-length qf files, 30 stale tf files and 2 lost Qf files: more examples than shown."""
+    template = fixture_bytes(TEMPLATE)
+    q = tmp_path / "anomalous"
+    q.mkdir()
+    for n in range(40):
+        write_msg(q, f"6ARAgood{n:06d}", template, int(NOW) - 10 * n, 1, "a.example")
+    for n in range(60):
+        (q / f"qf6ARAzero{n:06d}").write_bytes(b"")
+    for n in range(30):
+        stale = q / f"tf6ARAstal{n:06d}"
+        stale.write_bytes(b"V8\n")
+        os.utime(stale, (NOW - 7200, NOW - 7200))
+    for n in range(2):
+        (q / f"Qf6ARAzlost{n:05d}").write_bytes(template)
+    return q
+
+
+def test_the_examples_do_not_depend_on_how_the_work_was_split(many_anomalies, small_chunks):
+    # Found by review: the examples were the first found by each process, up to the limit, so a kind with few
+    # files (here lost_qf, whose names sort last) could have a count and no example, differently each run.
+    one = _queue.scan_queue([str(many_anomalies)], NOW, example_limit=5, workers=1)
+    two = _queue.scan_queue([str(many_anomalies)], NOW, example_limit=5, workers=2)
+    assert one.anomalies == two.anomalies == {"zero_length_qf": 60, "stale_tf": 30, "lost_qf": 2}
+    assert one.anomaly_examples == two.anomaly_examples and len(one.anomaly_examples) == 5
+    shown = {e["kind"] for e in one.anomaly_examples}
+    assert shown == {"zero_length_qf", "stale_tf", "lost_qf"}  # every kind found is shown while there is room
+    names = [e["path"].rsplit("/", 1)[1] for e in one.anomaly_examples]
+    assert names == sorted(names)  # in path order
+    assert "qf6ARAzero000000" in names and "tf6ARAstal000000" in names  # the first of each kind by path
