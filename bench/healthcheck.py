@@ -36,9 +36,34 @@ VENV_BIN = ROOT / ".venv" / "bin"
 LOAD_LIMITS = r"s/^#\?O QueueLA=.*/O QueueLA=1000/; s/^#\?O RefuseLA=.*/O RefuseLA=1000/"
 
 
-def timed(cmd: list[str], env: dict) -> float:
+def tree_env(tree: Path = ROOT) -> dict:
+    """The environment of an Ansible run from *tree* (a checkout): its ansible.cfg, the venv's commands."""
+    return dict(os.environ, ANSIBLE_CONFIG=str(tree / "ansible.cfg"), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+
+
+def ping_command(inventory: Path, limit: str) -> list[str]:
+    return [str(VENV_BIN / "ansible"), "-i", str(inventory), limit, "-m", "ansible.builtin.ping"]
+
+
+def healthcheck_command(inventory: Path, limit: str, report_dir: Path) -> list[str]:
+    """The health check as measured: its defaults (history on), never failing a host, reports in *report_dir*."""
+    return [
+        str(VENV_BIN / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        "playbooks/healthcheck.yml",
+        "--limit",
+        limit,
+        "-e",
+        f"sendmail_report_dir={report_dir}",
+        "-e",
+        "health_check_fail_on=never",
+    ]
+
+
+def timed(cmd: list[str], env: dict, tree: Path = ROOT) -> float:
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
@@ -81,25 +106,14 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     subprocess.run([*lab, "up", "--count", str(max(sizes))], check=True)
     raise_load_limits(prefix, max(sizes))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+    env = tree_env()
     rows = []
     try:
         for n in sizes:
             load = os.getloadavg()
             limit = ",".join(f"{prefix}{i:02d}" for i in range(1, n + 1))
-            ping = [str(VENV_BIN / "ansible"), "-i", str(inventory), limit, "-m", "ansible.builtin.ping"]
-            check = [
-                str(VENV_BIN / "ansible-playbook"),
-                "-i",
-                str(inventory),
-                "playbooks/healthcheck.yml",
-                "--limit",
-                limit,
-                "-e",
-                f"sendmail_report_dir={RESULTS / f'{prefix}-report'}",
-                "-e",
-                "health_check_fail_on=never",
-            ]
+            ping = ping_command(inventory, limit)
+            check = healthcheck_command(inventory, limit, RESULTS / f"{prefix}-report")
             timed(check, env)  # warm-up: first AnsiballZ build, queue caches
             base, ours = [], []
             for _ in range(args.rounds):

@@ -19,11 +19,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from healthcheck import RESULTS, ROOT, VENV_BIN, raise_load_limits
+from healthcheck import RESULTS, ROOT, healthcheck_command, ping_command, raise_load_limits, timed, tree_env
 
 
 def export(commit: str, into: Path) -> None:
@@ -32,15 +31,6 @@ def export(commit: str, into: Path) -> None:
     link = into / ".collections" / "ansible_collections" / "opsiface"
     link.mkdir(parents=True)
     (link / "sendmail").symlink_to("../../..")
-
-
-def timed(cmd: list[str], tree: Path) -> float:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(tree / "ansible.cfg"), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -63,31 +53,19 @@ def main() -> int:
             raise_load_limits(args.prefix, max(sizes))
             for n in sizes:
                 limit = ",".join(f"{args.prefix}{i:02d}" for i in range(1, n + 1))
-                ping = [str(VENV_BIN / "ansible"), "-i", str(inventory), limit, "-m", "ansible.builtin.ping"]
-
-                def check(name: str, limit: str = limit) -> list[str]:
-                    report = RESULTS / f"{args.prefix}-report-{name}"
-                    return [
-                        str(VENV_BIN / "ansible-playbook"),
-                        "-i",
-                        str(inventory),
-                        "playbooks/healthcheck.yml",
-                        "--limit",
-                        limit,
-                        "-e",
-                        f"sendmail_report_dir={report}",
-                        "-e",
-                        "health_check_fail_on=never",
-                    ]
-
-                timed(check("base"), base)
-                timed(check("this"), ROOT)
+                ping = ping_command(inventory, limit)
+                runs = {
+                    name: (healthcheck_command(inventory, limit, RESULTS / f"{args.prefix}-report-{name}"), tree)
+                    for name, tree in (("base", base), ("this", ROOT))
+                }
+                for cmd, tree in runs.values():  # warm-up: first AnsiballZ build, queue caches
+                    timed(cmd, tree_env(tree), tree)
                 rows: dict[str, list[float]] = {"load": [], "ping": [], "base": [], "this": []}
                 for i in range(args.rounds):
                     rows["load"].append(os.getloadavg()[0])
-                    rows["ping"].append(timed(ping, ROOT))
-                    rows["base"].append(timed(check("base"), base))
-                    rows["this"].append(timed(check("this"), ROOT))
+                    rows["ping"].append(timed(ping, tree_env()))
+                    for name, (cmd, tree) in runs.items():
+                        rows[name].append(timed(cmd, tree_env(tree), tree))
                     print(
                         f"{n} hosts, round {i + 1}: " + "  ".join(f"{k} {v[-1]:.2f}" for k, v in rows.items()),
                         flush=True,
