@@ -345,7 +345,6 @@ def run_units(version: str, shim: Path, cache: Path, logs: Path, pytest_args: li
             venv = venv_for(python, cache, log)
         except (RuntimeError, subprocess.CalledProcessError) as exc:
             return version, 2, str(exc)
-        tag = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
         env = dict(os.environ, PYTHONPATH=str(shim), HYPOTHESIS_STORAGE_DIRECTORY=str(cache / f"hypothesis-{version}"))
         env.pop("PYTHONHOME", None)
         cmd = [
@@ -355,8 +354,7 @@ def run_units(version: str, shim: Path, cache: Path, logs: Path, pytest_args: li
             "-q",
             "-p",
             "no:cacheprovider",
-            # one temporary directory per interpreter: they run at the same time from one checkout
-            f"--basetemp={Path.home() / '.cache' / 'osm' / f'{tag}-{version}'}",
+            # no --basetemp: tests/conftest.py gives each interpreter (and suite) its own, as they run at once
             "tests/unit/plugins",
             *(f"--ignore={path}" for path in CONTROLLER_ONLY_TESTS),
             *pytest_args,
