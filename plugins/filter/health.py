@@ -30,6 +30,8 @@ def sendmail_health(status: dict, delivery: dict | None = None, escalate_on: str
     not_run = _not_run(status, escalate_on)
     if not_run is not None:
         return not_run
+    if delivery is None and isinstance(status.get("delivery"), dict):
+        delivery = status["delivery"]  # sendmail_status's delivery area: the health check's one call per host
     if delivery is not None and (delivery.get("skipped") or not delivery):
         delivery = None
     # A delivery check that never reached the host (--tags delivery on a host that is down, or a host lost

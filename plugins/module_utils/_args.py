@@ -212,6 +212,9 @@ def sendmail_status(p: dict) -> None:
     number("tls_warn_days", p["tls_warn_days"], -100000, 100000)
     number("tls_crit_days", p["tls_crit_days"], -100000, 100000)
     ordered("tls_crit_days", p["tls_crit_days"], "tls_warn_days", p["tls_warn_days"])
+    text("delivery_rcpt", p["delivery_rcpt"], 512)
+    path("delivery_mailbox", p["delivery_mailbox"])
+    seconds("delivery_timeout", p["delivery_timeout"], 3600)
 
 
 def smtp_probe(p: dict) -> None:

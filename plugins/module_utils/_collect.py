@@ -580,6 +580,11 @@ def _observe(ctx: HostContext, result: dict, not_run: str | None) -> dict | None
             result["smtp"] = probe
         if "tls" in areas:
             result["tls"] = _verdict.tls_observation(probe)
+    if "delivery" in areas:
+        from ._selftest import delivery_check  # here: only a check with the delivery area compiles the mailbox code
+
+        result["delivery"] = delivery_check(ctx, (result.get("config") or {}).get("hostname"))
+        result["changed"] = bool(result["delivery"].get("changed"))
     return queue_check
 
 
@@ -609,6 +614,8 @@ def _decide(p: dict, result: dict, queue_check: dict | None) -> dict:
     if "tls" in areas:
         thresholds = _verdict.TlsThresholds(p["tls_warn_days"], p["tls_crit_days"], p["tls_required"])
         checks["tls"] = _verdict.tls_check(result["tls"], thresholds)
+    if "delivery" in areas:
+        checks["delivery"] = _verdict.delivery_check(result["delivery"])
     return checks
 
 

@@ -12,7 +12,7 @@ data (the fleet model, docs/fleet.schema.json); plugin_utils/_render.py and _met
 
 from __future__ import annotations
 
-from . import _history
+from . import _history, _verdict
 from ._text import clean
 
 # Host statuses, least to most severe. unknown (Nagios UNKNOWN) is a check that could not be done
@@ -188,26 +188,7 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
         observations.append(seen)
     if delivery is not None:
         mailbox = delivery.get("mailbox") or {}
-        ok = bool(delivery.get("success")) and bool(mailbox.get("removed"))
-        # Mail accepted and still queued after the wait (a throttle, a deferral) is slow, not refused; a test
-        # message delivered but left in the mailbox (its bytes not certain) is our debris: both warn.
-        slow = delivery.get("failure") == "delivery_late"
-        left = bool(delivery.get("success")) and bool(mailbox.get("arrived")) and not mailbox.get("removed")
-        if ok:
-            reason = (
-                f"test message {delivery.get('queue_id')} delivered to {mailbox.get('path')} in "
-                f"{mailbox.get('waited_seconds')} s and removed"
-            )
-        elif left:
-            reason = f"delivered, but {delivery.get('detail')}"
-        else:
-            reason = f"delivery check failed: {delivery.get('failure')}: {delivery.get('detail')}"
-        checks["delivery"] = {
-            "status": "ok" if ok else "warning" if slow or left else "critical",
-            "reason": reason,
-            "queue_id": delivery.get("queue_id"),
-            "waited_seconds": mailbox.get("waited_seconds"),
-        }
+        checks["delivery"] = _verdict.delivery_check(delivery)
         if delivery.get("queue_id"):
             actions.append(
                 f"sent test message {delivery.get('queue_id')} (token {delivery.get('token')}) to "

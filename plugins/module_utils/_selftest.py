@@ -55,6 +55,47 @@ def run(ctx: HostContext) -> dict:
     return dict(result, changed=changed)
 
 
+def delivery_check(ctx: HostContext, expected_hostname: str | None) -> dict:
+    """sendmail_status's ``delivery`` area: :func:`run` as smtp_probe runs it with ``send`` and ``verify_mailbox``,
+    over the status call's context (its SMTP host, port and timeout; the ``delivery_*`` options), so that a health
+    check with the delivery check is still one module call per host. Never raises: a check that could not start
+    is ``success=false, failure=error`` with why."""
+    p = ctx.params
+    probe = {
+        "host": p["smtp_host"],
+        "port": p["smtp_port"] or ctx.paths["ports"][0],
+        "connect_timeout": p["smtp_timeout"],
+        "banner_timeout": p["smtp_timeout"],
+        "command_timeout": p["smtp_timeout"],
+        "expect_hostname": expected_hostname,
+        "helo": None,
+        "tls": False,
+        "send": True,
+        "mail_from": None,
+        "rcpt_to": p["delivery_rcpt"],
+        "subject": "opsiface.sendmail delivery check",
+        "allow_remote_recipient": False,
+        "verify_mailbox": True,
+        "mailbox": p["delivery_mailbox"],
+        "verify_timeout": p["delivery_timeout"],
+        "sendmail_path": p.get("sendmail_path"),
+        "config_path": p["config_path"],
+    }
+    sub = HostContext(
+        params=probe,
+        check_mode=ctx.check_mode,
+        layout=ctx.layout,
+        runner=ctx.runner,
+        now=ctx.now,
+        warnings=ctx.warnings,
+        _paths=ctx._paths,
+    )
+    try:
+        return run(sub)
+    except ModuleError as exc:
+        return dict(exc.result, success=False, failure="error", detail=exc.msg, changed=False)
+
+
 def message_to_send(p: dict, expected: str | None) -> dict | None:
     """The test message to send (envelope, subject, token), or None; refuses a recipient off the probed host."""
     if not p["send"]:

@@ -222,6 +222,33 @@ def smtp_check(result: dict, warn_banner_ms: float = 2000.0) -> dict:
     return _check("ok", f"220 {result.get('hostname')} then 221 in {(result.get('timings') or {}).get('total')} ms")
 
 
+def delivery_check(delivery: dict) -> dict:
+    """Verify/Request from a delivery check's result (smtp_probe with verify_mailbox, or sendmail_status's delivery
+    area): ok only when the test message arrived and was removed. Mail accepted and still queued after the wait
+    (a throttle, a deferral) is slow, not refused; a test message delivered but left in the mailbox (its bytes not
+    certain) is our debris: both warn. A check that could not start, or sent nothing (check mode), is unknown."""
+    mailbox = delivery.get("mailbox") or {}
+    extra = {"queue_id": delivery.get("queue_id"), "waited_seconds": mailbox.get("waited_seconds")}
+    if delivery.get("failure") == "error" or (delivery.get("failed") and not delivery.get("failure")):
+        return _check("unknown", f"delivery check not done: {delivery.get('detail') or delivery.get('msg')}", **extra)
+    if delivery.get("would_send") and not delivery.get("queue_id"):
+        rcpt = (delivery.get("would_send") or {}).get("rcpt_to")
+        return _check("unknown", f"check mode: no test message sent (one would go to {rcpt})", **extra)
+    ok = bool(delivery.get("success")) and bool(mailbox.get("removed"))
+    slow = delivery.get("failure") == "delivery_late"
+    left = bool(delivery.get("success")) and bool(mailbox.get("arrived")) and not mailbox.get("removed")
+    if ok:
+        reason = (
+            f"test message {delivery.get('queue_id')} delivered to {mailbox.get('path')} in "
+            f"{mailbox.get('waited_seconds')} s and removed"
+        )
+    elif left:
+        reason = f"delivered, but {delivery.get('detail')}"
+    else:
+        reason = f"delivery check failed: {delivery.get('failure')}: {delivery.get('detail')}"
+    return _check("ok" if ok else "warning" if slow or left else "critical", reason, **extra)
+
+
 def mta_check(identity: dict, banner: str | None = None) -> dict:
     """Whether the host's MTA is sendmail at all: installed, and no other MTA behind its name or port."""
     binary = identity.get("binary") or "/usr/sbin/sendmail"

@@ -31,7 +31,12 @@ description:
     sendmail command runs (sendmail logs complaints and privilege warnings as that user). What cannot be done for
     lack of privilege (the configuration check, a queue or log the user may not read, who owns the port) is
     V(unknown) with a reason naming the file, its mode and owner, and the fix.
-  - Read-only. Never reports C(changed).
+  - V(delivery) in O(areas) adds the runbook's Verify/Request in the same call, as
+    M(opsiface.sendmail.smtp_probe) runs it with O(opsiface.sendmail.smtp_probe#module:send=true) and
+    O(opsiface.sendmail.smtp_probe#module:verify_mailbox=true) - a tokened test message to O(delivery_rcpt), waited
+    for in O(delivery_mailbox) for up to O(delivery_timeout) seconds and removed (exactly its bytes); test messages of
+    earlier checks that arrived late are removed too. Without V(delivery) the module only reads.
+  - Reports C(changed) only when the delivery check sent a test message or removed one from the mailbox.
 author:
   - opsiface.sendmail developers (@opsiface)
 extends_documentation_fragment:
@@ -40,7 +45,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Read-only; check mode runs every check.
+    details: Check mode runs every read-only check; the delivery check says what it would send and sends nothing.
   diff_mode:
     support: none
   platform:
@@ -51,10 +56,11 @@ options:
     description:
       - What to look at. V(queue) adds the O(opsiface.sendmail.sendmail_queue#module:operation=summary) result of both
         queues; V(smtp) adds the local SMTP self-test of M(opsiface.sendmail.smtp_probe); V(tls) adds STARTTLS and the
-        certificate's days to expiry, from the same probe.
+        certificate's days to expiry, from the same probe; V(delivery) sends a test message and waits for it (see the
+        description).
     type: list
     elements: str
-    choices: [process, config, syslog, queue, smtp, tls]
+    choices: [process, config, syslog, queue, smtp, tls, delivery]
     default: [process, config, syslog]
   pidfile:
     description: The daemon's PidFile. Default from C(O PidFile=) in O(config_path), else the platform's.
@@ -167,6 +173,20 @@ options:
     description: With V(tls) in O(areas), a server that does not offer STARTTLS is critical (else ok, and said so).
     type: bool
     default: false
+  delivery_rcpt:
+    description: With V(delivery) in O(areas), the local recipient of the test message (refused if not on this host).
+    type: str
+    default: root
+  delivery_mailbox:
+    description: With V(delivery) in O(areas), the mbox the test message is delivered to, waited for and removed from.
+    type: path
+    default: /var/mail/root
+  delivery_timeout:
+    description:
+      - With V(delivery) in O(areas), seconds to wait for the test message. Accepted and still queued after that is
+        C(delivery_late) (slow mail); the next check removes it once it arrives.
+    type: float
+    default: 30
 seealso:
   - module: opsiface.sendmail.sendmail_queue
   - module: opsiface.sendmail.smtp_probe
@@ -192,6 +212,11 @@ EXAMPLES = r"""
     areas: [tls]
     tls_required: true
     tls_crit_days: 14
+
+- name: The health check and the runbook's Verify/Request (a test message to root, removed), in one round trip
+  opsiface.sendmail.sendmail_status:
+    areas: [process, config, syslog, queue, smtp, delivery]
+    delivery_timeout: 60
 
 - name: A Solaris host with its log in /var/adm/messages
   opsiface.sendmail.sendmail_status:
@@ -300,6 +325,15 @@ smtp:
   description: With V(smtp) in O(areas), the probe result as returned by M(opsiface.sendmail.smtp_probe).
   returned: when V(smtp) is in O(areas)
   type: dict
+delivery:
+  description:
+    - With V(delivery) in O(areas), the delivery check's result as M(opsiface.sendmail.smtp_probe) returns it with
+      O(opsiface.sendmail.smtp_probe#module:verify_mailbox=true) (C(success), C(failure), C(detail), C(queue_id),
+      C(token), C(mailbox), C(queue_entry), C(timings), C(changed)); when the check could not start (a recipient not
+      on this host, a bad value), C(success=false), C(failure=error) and C(detail) saying why.
+  returned: when V(delivery) is in O(areas)
+  type: dict
+  sample: {success: true, failure: null, queue_id: 6B1FhwkS000163, mailbox: {arrived: true, removed: true, waited_seconds: 0.4}}
 tls:
   description:
     - With V(tls) in O(areas), what the probe saw of STARTTLS - C(offered) (null when the probe failed before EHLO),
@@ -328,7 +362,7 @@ python:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _collect, _context
 
-AREAS = ["process", "config", "syslog", "queue", "smtp", "tls"]
+AREAS = ["process", "config", "syslog", "queue", "smtp", "tls", "delivery"]
 SPEC = {
     "areas": {"type": "list", "elements": "str", "default": ["process", "config", "syslog"], "choices": AREAS},
     "pidfile": {"type": "path"},
@@ -356,6 +390,9 @@ SPEC = {
     "tls_warn_days": {"type": "int", "default": 30},
     "tls_crit_days": {"type": "int", "default": 7},
     "tls_required": {"type": "bool", "default": False},
+    "delivery_rcpt": {"type": "str", "default": "root"},
+    "delivery_mailbox": {"type": "path", "default": "/var/mail/root"},
+    "delivery_timeout": {"type": "float", "default": 30},
 }
 
 

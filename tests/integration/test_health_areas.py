@@ -47,3 +47,28 @@ def test_tls_area_says_the_lab_daemon_offers_no_starttls(lab, host):
     r = lab.module(host, "opsiface.sendmail.sendmail_status", {"areas": ["smtp", "tls"], "tls_required": True})
     assert r["tls"]["offered"] is False and r["checks"]["smtp"]["status"] == "ok"
     assert r["checks"]["tls"]["status"] == "critical" and r["status"] == "critical", r["checks"]
+
+
+def test_delivery_runs_in_the_status_call_and_leaves_no_test_message(lab, host):
+    """Verify/Request in the health check's one sendmail_status call per host: no task of its own (a skipped
+    per-host task costs a round of forks on every run without it), the same verdict and actions in the report."""
+    result = run(lab, host, "tags-delivery", "--tags", "delivery")
+    delivery = result["checks"]["delivery"]
+    assert set(result["checks"]) == {"mta", "delivery"} and delivery["status"] == "ok", result
+    assert result["actions"][0].startswith(f"sent test message {delivery['queue_id']}"), result["actions"]
+    assert any("removed that message from /var/mail/root" in a for a in result["actions"]), result["actions"]
+    mbox = lab.exec(host, "sh", "-c", "cat /var/mail/root 2>/dev/null; true").stdout
+    assert delivery["queue_id"] not in mbox and "opsiface.sendmail delivery check" not in mbox
+
+    r = lab.module(host, "opsiface.sendmail.sendmail_status", {"areas": ["smtp", "delivery"], "delivery_timeout": 60})
+    assert r["changed"] is True and r["delivery"]["success"] is True and r["delivery"]["mailbox"]["removed"], r
+    assert r["checks"]["delivery"]["status"] == "ok" and r["status"] == "ok", r["checks"]
+
+
+def test_delivery_in_check_mode_sends_nothing_and_is_not_ok(lab, host):
+    """--check: nothing is sent, so the delivery check was not done: unknown, never ok."""
+    before = lab.exec(host, "sh", "-c", "cat /var/mail/root 2>/dev/null; true").stdout
+    result = run(lab, host, "check-delivery", "--tags", "delivery", "--check")
+    assert result["checks"]["delivery"]["status"] == "unknown", result
+    assert "check mode: no test message sent" in result["checks"]["delivery"]["reason"]
+    assert lab.exec(host, "sh", "-c", "cat /var/mail/root 2>/dev/null; true").stdout == before

@@ -401,3 +401,34 @@ def test_a_delivery_check_whose_become_failed_is_unknown_not_a_delivery_failure(
 
     got = sendmail_health({"skipped": True}, {"failed": True, "msg": "Missing sudo password"})
     assert got["status"] == "unknown" and "--ask-become-pass" in got["reasons"][0]
+
+
+def test_the_delivery_area_of_sendmail_status_reaches_the_report_as_the_delivery_task_did():
+    """The health check's delivery check runs in its one sendmail_status call (no per-host task of its own):
+    the filter reads it from the status result, with the same verdict, reasons and actions as a separate result."""
+    from ansible_collections.opsiface.sendmail.plugins.filter.health import sendmail_health, sendmail_results
+
+    delivery = {
+        "success": True,
+        "changed": True,
+        "queue_id": "6ARB5A4o000106",
+        "token": "opsiface-x",
+        "mailbox": {
+            "found": True,
+            "removed": True,
+            "path": "/var/mail/root",
+            "message_bytes": 638,
+            "waited_seconds": 1.2,
+        },
+    }
+    status = json.loads(json.dumps(HEALTHY))
+    status["delivery"] = delivery
+    status["checks"]["delivery"] = {"status": "ok", "reason": "as the module decided"}
+    embedded, separate = sendmail_health(status), sendmail_health(HEALTHY, delivery)
+    assert embedded["checks"]["delivery"] == separate["checks"]["delivery"]
+    assert embedded["checks"]["delivery"]["status"] == "ok" and embedded["actions"] == separate["actions"]
+    assert embedded["actions"][0].startswith("sent test message 6ARB5A4o000106")
+    late = dict(status, delivery=dict(delivery, success=False, failure="delivery_late", detail="queued", mailbox={}))
+    got = sendmail_results(["mx01", "mx02"], [status, late])
+    assert got["mx01"]["checks"]["delivery"]["status"] == "ok"
+    assert got["mx02"]["checks"]["delivery"]["status"] == "warning" and got["mx02"]["status"] == "warning"

@@ -146,3 +146,48 @@ def test_config_and_syslog_not_done_for_lack_of_privilege_are_unknown():
     scan = {"source": "none", "access": "cannot read /var/log/mail.log (0640 root:adm): not root", "problems": []}
     got = _verdict.syslog_check(scan)
     assert got["status"] == "unknown" and "not root" in got["reason"]
+
+
+@pytest.mark.parametrize(
+    "delivery,status,reason",
+    [
+        (
+            {
+                "success": True,
+                "queue_id": "6B1Fq",
+                "mailbox": {"removed": True, "path": "/var/mail/root", "waited_seconds": 0.4},
+            },
+            "ok",
+            "test message 6B1Fq delivered to /var/mail/root in 0.4 s and removed",
+        ),
+        (
+            {"success": False, "failure": "error", "detail": "rcpt_to 'a@b.example' is not on the probed host"},
+            "unknown",
+            "delivery check not done: rcpt_to 'a@b.example' is not on the probed host",
+        ),
+        (  # smtp_probe as a task that failed before its check (the filter's deliveries argument)
+            {"failed": True, "msg": "verify_mailbox=true needs send=true"},
+            "unknown",
+            "delivery check not done: verify_mailbox=true needs send=true",
+        ),
+        (  # check mode: the probe said what it would send and sent nothing; "ok" would be a promise not kept
+            {"success": True, "queue_id": None, "would_send": {"rcpt_to": "root"}},
+            "unknown",
+            "check mode: no test message sent (one would go to root)",
+        ),
+        ({"success": False, "failure": "delivery_late", "detail": "still queued"}, "warning", None),
+        (
+            {"success": True, "queue_id": "Q", "mailbox": {"arrived": True}, "detail": "left"},
+            "warning",
+            "delivered, but left",
+        ),
+        ({"success": False, "failure": "not_accepted", "detail": "RCPT answered 550"}, "critical", None),
+    ],
+    ids=["ok", "not-started", "task-failed", "check-mode", "late", "left", "refused"],
+)
+def test_delivery_check(delivery, status, reason):
+    got = _verdict.delivery_check(delivery)
+    assert got["status"] == status, got
+    if reason is not None:
+        assert got["reason"] == reason
+    assert "None: None" not in got["reason"]
