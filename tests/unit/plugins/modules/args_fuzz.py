@@ -253,6 +253,7 @@ PLAUSIBLE_TEXT = {
     "helo": ["probe.example"],
     "mail_from": ["root", "root@localhost"],
     "rcpt_to": ["root", "root@localhost", "postmaster"],
+    "delivery_rcpt": ["root", "root@localhost", "nobody@remote.example"],
     "subject": ["check"],
     "reason": ["held by the fuzzer"],
     "recipient_domain": ["b.example", "a.example"],
@@ -292,6 +293,7 @@ PLAUSIBLE_NUMBERS = {
     "wait": (0, 1),
     "since": (1.7e9, 1.8e9),
     "smtp_warn_banner_ms": (10, 5000),
+    "delivery_timeout": (1, 5),
 }
 SANDBOXED = {
     "config_path": "cf",
@@ -299,6 +301,7 @@ SANDBOXED = {
     "pidfile": "sendmail.pid",
     "log_paths": "log",
     "mailbox": "mbox",
+    "delivery_mailbox": "mbox",
     "dir": "crash",
     "trash_dir": "trash",
     "cache_dir": "cache",
