@@ -20,7 +20,7 @@ import signal
 import socket
 import time
 
-from . import _collect, _crash, _oplock, _process, _queue, _service
+from . import _collect, _crash, _oplock, _privdir, _process, _queue, _service
 from ._context import HostContext, ModuleError
 
 
@@ -149,9 +149,9 @@ class Capture:
         """The dump directory (made safely, or only checked in check mode) and the free space in it."""
         p = self.p
         try:
-            _crash.safe_dir(p["dir"], create=not self.ctx.check_mode)
+            _privdir.safe_dir(p["dir"], create=not self.ctx.check_mode)
             dir_problem = None
-        except (_crash.CrashError, OSError) as exc:
+        except (_privdir.UnsafeDir, OSError) as exc:
             dir_problem = str(exc)
         self.guard("dir", p["dir"], dir_problem)
         if not dir_problem:

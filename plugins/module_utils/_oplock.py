@@ -32,7 +32,7 @@ import stat
 import time
 from dataclasses import dataclass
 
-from . import _crash
+from . import _privdir
 from ._context import HostContext, ModuleError
 from ._text import clean
 
@@ -211,8 +211,8 @@ class OpLock:
     # -- files
     def _open(self) -> int:
         try:
-            _crash.safe_dir(self.dir)
-        except _crash.CrashError as exc:
+            _privdir.safe_dir(self.dir)
+        except _privdir.UnsafeDir as exc:
             raise LockError(f"lock directory: {exc}") from exc
         path = os.path.join(self.dir, "lock")
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)

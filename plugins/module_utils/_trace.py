@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from . import _collect, _crash, _oplock, _queueops, _service
+from . import _collect, _oplock, _privdir, _queueops, _service
 from ._context import HostContext, ModuleError
 from ._text import clean, clean_lines, decode
 
@@ -269,8 +269,8 @@ def _syscalls(ctx: HostContext, result: dict) -> None:
         )
         return
     try:
-        _crash.safe_dir(p["dir"])
-    except (_crash.CrashError, OSError) as exc:
+        _privdir.safe_dir(p["dir"])
+    except (_privdir.UnsafeDir, OSError) as exc:
         raise ModuleError(f"trace directory: {exc}", **result) from exc
     output = os.path.join(p["dir"], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{pid}.trace")
     problem = _collect.verify_sendmail(pid, ctx.runner, before=target)[1]
