@@ -113,7 +113,9 @@ def main() -> int:
         raise SystemExit(f"payloads failed: {json.dumps(out['failed'], indent=1)}")
     ping_cpu, ping_wall = out["cpu_ms"][files["ping"]], out["wall_ms"][files["ping"]]
     print(f"{host}, Python {out['python']}, {args.rounds} alternating rounds, medians; base {args.base}")
-    print(f"{'payload':<13} {'CPU ms':>7} {'x ping':>7} {'-ping':>7} {'wall ms':>8} {'x ping':>7} {'ours imp':>9} {'all imp':>8}")
+    print(
+        f"{'payload':<13} {'CPU ms':>7} {'x ping':>7} {'-ping':>7} {'wall ms':>8} {'x ping':>7} {'ours imp':>9} {'all imp':>8}"
+    )
     for label, path in files.items():
         c, w, imp = out["cpu_ms"][path], out["wall_ms"][path], out["imports"][path]
         print(
