@@ -48,7 +48,7 @@ def zip_spec(fullname: str, leaf: str, path: list[str]) -> ModuleSpec | None:
     if len(path) != 1:
         return None
     importer = sys.path_importer_cache.get(path[0])
-    if type(importer) is not zipimport.zipimporter or importer.is_package(fullname):  # is_package: found?
+    if not isinstance(importer, zipimport.zipimporter) or importer.is_package(fullname):  # is_package: found?
         return None
     spec = ModuleSpec(fullname, importer, origin=os.path.join(importer.archive, importer.prefix + leaf + ".py"))
     spec.has_location = True
@@ -57,7 +57,7 @@ def zip_spec(fullname: str, leaf: str, path: list[str]) -> ModuleSpec | None:
 
 def install() -> None:
     """Put a :class:`Finder` first in ``sys.meta_path``, once, if this package was imported from a zip."""
-    if type(__spec__.loader) is not zipimport.zipimporter:
+    if not isinstance(getattr(__spec__, "loader", None), zipimport.zipimporter):
         return
     if not any(isinstance(finder, Finder) for finder in sys.meta_path):
         sys.meta_path.insert(0, Finder())
