@@ -14,7 +14,8 @@ Then, inside the host (no docker exec, no controller in the figures), runs every
 ROUNDS times with subprocess and prints the medians of the CPU it took (RUSAGE_CHILDREN user + sys: the
 module's Python and any command it ran) and of the wall time, each against ping's; and, from
 `python -X importtime` (median of 5), the self time of the imports of the collection's module_utils and of
-all imports. Only the side-by-side figures of one run are comparable: the machine is shared.
+all imports; and, with builtins.compile timed (median of 5), how many times the collection's files were
+compiled and the CPU ms that took. Only the side-by-side figures of one run are comparable: the machine is shared.
 """
 
 from __future__ import annotations
@@ -53,6 +54,27 @@ for _ in range(rounds):
         cpu[f].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if proc.returncode != 0 or b'"failed": true' in proc.stdout:
             failed[f] = proc.stdout.decode("utf-8", "replace")[-2000:]
+# the payload run with builtins.compile timed (CPU) for the collection's files: the calls and their ms
+COMPILES = '''
+import builtins, json, runpy, sys, time
+calls, spent = [0], [0.0]
+real = builtins.compile
+def timed(source, filename, *args, **kwargs):
+    started = time.process_time()
+    try:
+        return real(source, filename, *args, **kwargs)
+    finally:
+        if "ansible_collections/opsiface/" in str(filename):
+            calls[0] += 1
+            spent[0] += time.process_time() - started
+builtins.compile = timed
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit:
+    pass
+print(json.dumps({"calls": calls[0], "ms": spent[0] * 1000}), file=sys.stderr)
+'''
 line = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 imports = {}
 for f in files:
@@ -63,6 +85,9 @@ for f in files:
         ours.append(sum(int(s) for s, _c, _i, n in found if n.startswith("ansible_collections.opsiface")))
         total.append(sum(int(s) for s, _c, _i, _n in found))
     imports[f] = {"ours_ms": statistics.median(ours) / 1000, "all_ms": statistics.median(total) / 1000}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", COMPILES, f], capture_output=True).stderr.splitlines()[-1])
+            for _ in range(5)]
+    imports[f].update(compiles=runs[0]["calls"], compile_ms=statistics.median(r["ms"] for r in runs))
 print(json.dumps({
     "python": sys.version.split()[0],
     "cpu_ms": {f: statistics.median(v) * 1000 for f, v in cpu.items()},
@@ -115,12 +140,13 @@ def main() -> int:
     print(f"{host}, Python {out['python']}, {args.rounds} alternating rounds, medians; base {args.base}")
     print(
         f"{'payload':<13} {'CPU ms':>7} {'x ping':>7} {'-ping':>7} {'wall ms':>8} {'x ping':>7} {'ours imp':>9} {'all imp':>8}"
+        f" {'compiles':>9} {'comp ms':>8}"
     )
     for label, path in files.items():
         c, w, imp = out["cpu_ms"][path], out["wall_ms"][path], out["imports"][path]
         print(
             f"{label:<13} {c:7.1f} {c / ping_cpu:7.2f} {c - ping_cpu:7.1f} {w:8.1f} {w / ping_wall:7.2f} "
-            f"{imp['ours_ms']:9.1f} {imp['all_ms']:8.1f}"
+            f"{imp['ours_ms']:9.1f} {imp['all_ms']:8.1f} {imp['compiles']:9d} {imp['compile_ms']:8.1f}"
         )
     return 0
 
