@@ -20,7 +20,7 @@ import signal
 import socket
 import time
 
-from . import _collect, _crash, _oplock, _process, _queue, _service
+from . import _collect, _crash, _oplock, _privdir, _queue, _service, _target
 from ._context import HostContext, ModuleError
 
 
@@ -70,7 +70,7 @@ class Capture:
     def linux(self) -> dict:
         p = self.p
         before, pid = self.listener()
-        target = _crash.parse_status(_process.read_proc_text(f"/proc/{pid}/status"))
+        target = _crash.parse_status(_target.read_proc_text(f"/proc/{pid}/status"))
         self.core_owners = set((target.get("uids") or [0])[:2]) | {0}  # who the kernel writes the core as
         size = target.get("vmsize_bytes") or 0
         self.result["observations"].append(
@@ -83,8 +83,8 @@ class Capture:
             tools_problem = "gcore/gdb not installed (Debian/RHEL package gdb)"
         self.guard("tools", {"gcore": gcore, "gdb": gdb}, tools_problem)
         if p["mode"] == "gcore" or (p["backtrace"] and gdb):
-            scope = _process.read_proc_int("/proc/sys/kernel/yama/ptrace_scope")
-            ours = _crash.parse_status(_process.read_proc_text("/proc/self/status"))
+            scope = _target.read_proc_int("/proc/sys/kernel/yama/ptrace_scope")
+            ours = _crash.parse_status(_target.read_proc_text("/proc/self/status"))
             self.guard("ptrace", {"ptrace_scope": scope}, _crash.ptrace_problem(scope, ours, target))
         core_glob = self.abort_guards(pid, target, size) if p["mode"] == "abort" else None
         self.dump_dir_guards(size)
@@ -108,7 +108,7 @@ class Capture:
         if pid is None or not _service.pid_alive(pid):
             self.result["actions"].append("none: there is no listener to capture")
             raise self.fail(f"no sendmail listener is running (state {before.get('state')}); nothing to capture")
-        self.target, problem = _collect.verify_sendmail(pid, self.ctx.runner)
+        self.target, problem = _target.verify_sendmail(pid, self.ctx.runner)
         if problem:
             self.result["actions"].append("none: the target is not a sendmail process")
             raise self.fail(f"refusing to capture pid {pid}: {problem}; nothing was done")
@@ -120,8 +120,8 @@ class Capture:
         self.guard(
             "confirm_abort", p["confirm_abort"], None if p["confirm_abort"] else "mode=abort needs confirm_abort=true"
         )
-        pattern = _process.read_proc_text("/proc/sys/kernel/core_pattern", 4096).strip() or "core"
-        suid = _process.read_proc_int("/proc/sys/fs/suid_dumpable")
+        pattern = _target.read_proc_text("/proc/sys/kernel/core_pattern", 4096).strip() or "core"
+        suid = _target.read_proc_int("/proc/sys/fs/suid_dumpable")
         soft, hard = read_core_limit(pid)
         # the limit in effect once raised (after every guard passed: nothing changes while guards run)
         effective = hard if soft == 0 and hard is not None else soft
@@ -136,8 +136,8 @@ class Capture:
             uid=(target.get("uids") or [0])[0],
             gid=(target.get("gids") or [0])[0],
             hostname=socket.gethostname(),
-            uses_pid=_process.read_proc_int("/proc/sys/kernel/core_uses_pid") == 1,
-            cwd=_process.read_link(f"/proc/{pid}/cwd") or "/",  # gone meanwhile: the capture fails later, cleanly
+            uses_pid=_target.read_proc_int("/proc/sys/kernel/core_uses_pid") == 1,
+            cwd=_target.read_link(f"/proc/{pid}/cwd") or "/",  # gone meanwhile: the capture fails later, cleanly
         )
         core_glob = _crash.core_glob(pattern, dumped)
         where = os.path.dirname(core_glob).replace("[*]", "*")
@@ -149,9 +149,9 @@ class Capture:
         """The dump directory (made safely, or only checked in check mode) and the free space in it."""
         p = self.p
         try:
-            _crash.safe_dir(p["dir"], create=not self.ctx.check_mode)
+            _privdir.safe_dir(p["dir"], create=not self.ctx.check_mode)
             dir_problem = None
-        except (_crash.CrashError, OSError) as exc:
+        except (_privdir.UnsafeDir, OSError) as exc:
             dir_problem = str(exc)
         self.guard("dir", p["dir"], dir_problem)
         if not dir_problem:
@@ -172,7 +172,7 @@ class Capture:
 
     def recheck(self, pid: int, what: str) -> str | None:
         """Right before acting on *pid*: still the sendmail process the guards saw (not a reused PID)."""
-        _ident, problem = _collect.verify_sendmail(pid, self.ctx.runner, before=self.target)
+        _ident, problem = _target.verify_sendmail(pid, self.ctx.runner, before=self.target)
         if problem:
             self.result["observations"].append(f"did not {what}: {problem}")
         return problem
@@ -183,12 +183,12 @@ class Capture:
         self.bundle = _crash.new_bundle(p["dir"], pid, started)
         self.result["changed"] = True
         core = os.path.join(self.bundle, f"core.{pid}")
-        exe = _process.read_link(f"/proc/{pid}/exe") or self.ctx.sendmail
+        exe = _target.read_link(f"/proc/{pid}/exe") or self.ctx.sendmail
         proc = {
-            "maps": _process.read_proc_text(f"/proc/{pid}/maps", 256 * 1024),
-            "limits": _process.read_proc_text(f"/proc/{pid}/limits"),
+            "maps": _target.read_proc_text(f"/proc/{pid}/maps", 256 * 1024),
+            "limits": _target.read_proc_text(f"/proc/{pid}/limits"),
         }
-        cmdline = _process.read_proc_text(f"/proc/{pid}/cmdline", 4096).replace("\0", " ").strip()
+        cmdline = _target.read_proc_text(f"/proc/{pid}/cmdline", 4096).replace("\0", " ").strip()
         if p["mode"] == "gcore":
             self.gcore(pid, before, core)
         else:

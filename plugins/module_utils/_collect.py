@@ -20,7 +20,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from . import _config, _crash, _mta, _process, _queue, _verdict
+# _process is imported by the functions that read processes, not here: the queue summary (sendmail_queue)
+# never runs them, and compiling it is 0.004 s a run in the host
+from . import _config, _mta, _privdir, _queue, _verdict
 from ._platform import Layout
 from ._runner import Runner
 from ._text import clean
@@ -96,6 +98,8 @@ def collect_mta(sendmail: str, config_path: str, proc_root: str = "/proc") -> di
 
 def mta_daemons(proc_root: str = "/proc") -> list[dict]:
     """The lowest-numbered process of each MTA found in /proc (its master or listener), with a count."""
+    from . import _process
+
     found: dict[str, dict] = {}
     if not os.path.isdir(proc_root) or platform.system() != "Linux":
         return []
@@ -142,6 +146,8 @@ def _min_free_blocks(value: str | None) -> int:
 
 
 def collect_daemon(pidfile: str, now: float, runner: Runner, proc_root: str = "/proc") -> dict:
+    from . import _process
+
     data, problem = read_file(pidfile, 4096)
     if data is None:
         pid, command, pid_problem = None, None, "missing" if problem == "vanished" else problem
@@ -167,6 +173,8 @@ def collect_daemon(pidfile: str, now: float, runner: Runner, proc_root: str = "/
 
 
 def collect_listening(ports: list[int], daemon_pid: int | None, proc_root: str = "/proc") -> dict:
+    from . import _process
+
     if not os.path.isdir(os.path.join(proc_root, "net")):
         return {"ports": ports, "sockets": None, "listening": None, "by_daemon": None, "reason": "no /proc/net"}
     sockets = _process.linux_listeners(proc_root, ports)
@@ -434,8 +442,8 @@ def private_cache_dir(path: str | None, create: bool) -> tuple[str | None, str |
     if not path:
         return None, None
     try:
-        _crash.safe_dir(path, create=create)
-    except (_crash.CrashError, OSError) as exc:
+        _privdir.safe_dir(path, create=create)
+    except (_privdir.UnsafeDir, OSError) as exc:
         return None, f"queue cache disabled: {clean(str(exc), 400)}"
     return path, None
 
@@ -617,37 +625,3 @@ def _decide(p: dict, result: dict, queue_check: dict | None) -> dict:
     if "delivery" in areas:
         checks["delivery"] = _verdict.delivery_check(result["delivery"])
     return checks
-
-
-def sendmail_identity(pid: int, runner: Runner, proc_root: str = "/proc") -> dict | None:
-    """What runs as *pid*: /proc on Linux; elsewhere ``ps`` (no executable, no start time)."""
-    if platform.system() == "Linux" and os.path.isdir(proc_root):
-        return _process.read_identity(pid, proc_root)
-    res = runner.run(["ps", "-o", "pid,ppid,s,etime,args", "-p", str(int(pid))], timeout=15)
-    for proc in _process.parse_ps_o(res.stdout.decode("utf-8", "replace")):
-        if proc.pid == pid:
-            return {
-                "pid": pid,
-                "ppid": proc.ppid,
-                "state": proc.state,
-                "start": None,
-                "comm": "",
-                "args": proc.args,
-                "exe": None,
-                "source": "ps",
-            }
-    return None
-
-
-def verify_sendmail(
-    pid: int, runner: Runner, before: dict | None = None, proc_root: str = "/proc"
-) -> tuple[dict | None, str | None]:
-    """(identity, problem): whether *pid* may be signalled, dumped or traced as sendmail right now.
-
-    With *before* (an identity read earlier), the process must also still be that one (same start
-    time): a PID that was reused by another process in between is refused."""
-    ident = sendmail_identity(pid, runner, proc_root)
-    problem = _process.target_problem(ident, pid, _process.protected_pids(proc_root))
-    if problem is None and before is not None and not _process.same_process(before, ident):
-        problem = f"pid {pid} is no longer the process seen before (it exited and the PID was reused)"
-    return ident, problem

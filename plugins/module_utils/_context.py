@@ -9,7 +9,8 @@ binary, the paths sendmail.cf names, timeouts, check mode, the time of the call)
 result or fails with the one error type, :class:`ModuleError`.
 
 The options every module of the collection takes are :data:`COMMON_ARGS` here and the doc fragment
-``opsiface.sendmail.common``; the operation lock's are ``_oplock.ARGSPEC`` and ``opsiface.sendmail.lock``.
+``opsiface.sendmail.common``; the operation lock's (every module that changes the host) are
+:data:`LOCK_ARGS` here and ``opsiface.sendmail.lock``.
 """
 
 from __future__ import annotations
@@ -28,10 +29,18 @@ COMMON_ARGS = {
     "sendmail_path": {"type": "path"},
     "command_timeout": {"type": "float", "default": 30},
 }
+# The doc fragment opsiface.sendmail.lock (see _oplock): here, not in _oplock, so that a module that may
+# take the lock (sendmail_queue) compiles _oplock only for the operations that take it.
+LOCK_ARGS = {
+    "lock_owner": {"type": "str"},
+    "lock_wait": {"type": "float", "default": 30.0},
+    "lock_grace": {"type": "float", "default": 600.0},
+    "lock_dir": {"type": "path"},
+}
 
 
 def argument_spec(own: dict, *fragments: dict) -> dict:
-    """A module's own options, then :data:`COMMON_ARGS` and any other fragment (``_oplock.ARGSPEC``)."""
+    """A module's own options, then :data:`COMMON_ARGS` and any other fragment (:data:`LOCK_ARGS`)."""
     spec = dict(own)
     for fragment in (COMMON_ARGS, *fragments):
         spec.update(fragment)

@@ -30,10 +30,6 @@ CAP_SYS_PTRACE = 19
 BUNDLE_NAME = re.compile(r"^\d{8}T\d{6}Z-\d+$")
 
 
-class CrashError(Exception):
-    """A guard that failed or a dump that could not be made; the message names the thing and the value."""
-
-
 # ----------------------------------------------------------------- /proc text
 def parse_status(text: str) -> dict:
     """/proc/PID/status: uids, gids (real, effective, saved, fs), VmSize in bytes, CapEff as an int."""
@@ -218,72 +214,6 @@ def solaris_argv(tool: str, pid: int, bundle: str) -> list[str]:
 
 
 # ----------------------------------------------------------------- files
-def _owner_mode(st: os.stat_result) -> str:
-    return f"mode {stat.S_IMODE(st.st_mode):04o}, owner uid {st.st_uid}"
-
-
-def safe_dir(path: str, create: bool = True) -> list[str]:
-    """Make sure *path* is a private directory of ours, creating what is missing; never change what exists.
-
-    Each component is checked with lstat, none is followed: no symlink; every existing parent is a
-    directory owned by root or by us that no one else may write (group- or world-writable ones are
-    refused, sticky or not: a dump, trace, trash or cache never lives under /tmp-like directories).
-    Missing components are created (parents 0755, the last one 0700), owned by us. An existing last
-    component is accepted only if it already is private: a real directory owned by us, with no access
-    for group or others. Nothing that exists is ever chmod'ed or chown'ed: a guard checks and refuses,
-    it does not repair (``dir=/var/spool`` must never leave /var/spool 0700).
-
-    With *create* false (check mode) the components that exist are checked and nothing is made.
-    Returns the directories created. Used for dumps, traces, the queue trash, the queue cache and the
-    operation lock."""
-    if not isinstance(path, str) or not os.path.isabs(path) or "\0" in path:
-        raise CrashError(f"{clean(str(path))!r} is not an absolute path")
-    parts = [p for p in path.split("/") if p]
-    if not parts or any(p in (".", "..") for p in parts):
-        raise CrashError(f"refusing {clean(path)!r}: name a directory below / without '.' or '..' components")
-    me = os.geteuid()
-    current = "/"
-    created: list[str] = []
-    for index, part in enumerate(parts):
-        parent_st = os.lstat(current)
-        current = os.path.join(current, part)
-        last = index == len(parts) - 1
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            if not create:
-                return created
-            _check_parent(os.path.dirname(current), parent_st, me)
-            os.mkdir(current, 0o700 if last else 0o755)
-            created.append(current)
-            st = os.lstat(current)
-        if stat.S_ISLNK(st.st_mode):
-            raise CrashError(f"{clean(current)} is a symlink; refusing to use it")
-        if not stat.S_ISDIR(st.st_mode):
-            raise CrashError(f"{clean(current)} is not a directory; refusing to use it")
-        if not last:
-            _check_parent(current, st, me)
-        elif st.st_uid != me or st.st_mode & 0o077:
-            raise CrashError(
-                f"{clean(current)} exists and is not a private directory of ours ({_owner_mode(st)}); refusing to use "
-                f"it and leaving it as it is: name a directory that does not exist yet (it is created 0700), or one "
-                f"that already is 0700 and owned by uid {me}"
-            )
-    return created
-
-
-def _check_parent(path: str, st: os.stat_result, me: int) -> None:
-    """A directory above ours: owned by root or us, writable by no one else (else it could swap ours)."""
-    if st.st_mode & stat.S_IWOTH:
-        raise CrashError(f"{clean(path)} is world-writable ({_owner_mode(st)}); refusing to use anything under it")
-    if st.st_mode & stat.S_IWGRP:
-        raise CrashError(f"{clean(path)} is group-writable ({_owner_mode(st)}); refusing to use anything under it")
-    if st.st_uid not in (0, me):
-        raise CrashError(
-            f"{clean(path)} is owned by another user ({_owner_mode(st)}); refusing to use anything under it"
-        )
-
-
 def new_bundle(base: str, pid: int, now: float) -> str:
     name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + f"-{pid}"
     path = os.path.join(base, name)

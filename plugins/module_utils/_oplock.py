@@ -32,23 +32,15 @@ import stat
 import time
 from dataclasses import dataclass
 
-from . import _crash
-from ._context import HostContext, ModuleError
+from . import _privdir
+from ._context import LOCK_ARGS, HostContext, ModuleError
 from ._text import clean
 
 DEFAULT_DIR = "/run/opsiface-sendmail"
 FALLBACK_DIR = "/var/run/opsiface-sendmail"  # where /run does not exist (Solaris)
-DEFAULT_WAIT = 30.0
-DEFAULT_GRACE = 600.0
-
-# The options every module that changes the host takes (doc fragment opsiface.sendmail.lock), beside
-# _context.COMMON_ARGS: _context.argument_spec(SPEC, _oplock.ARGSPEC).
-ARGSPEC = {
-    "lock_owner": {"type": "str"},
-    "lock_wait": {"type": "float", "default": DEFAULT_WAIT},
-    "lock_grace": {"type": "float", "default": DEFAULT_GRACE},
-    "lock_dir": {"type": "path"},
-}
+# The options every module that changes the host takes are _context.LOCK_ARGS (doc fragment opsiface.sendmail.lock).
+DEFAULT_WAIT = LOCK_ARGS["lock_wait"]["default"]
+DEFAULT_GRACE = LOCK_ARGS["lock_grace"]["default"]
 
 
 @dataclass(frozen=True)
@@ -211,8 +203,8 @@ class OpLock:
     # -- files
     def _open(self) -> int:
         try:
-            _crash.safe_dir(self.dir)
-        except _crash.CrashError as exc:
+            _privdir.safe_dir(self.dir)
+        except _privdir.UnsafeDir as exc:
             raise LockError(f"lock directory: {exc}") from exc
         path = os.path.join(self.dir, "lock")
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)

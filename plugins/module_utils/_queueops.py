@@ -22,7 +22,7 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
-from . import _crash, _process
+from . import _privdir, _process
 from ._queue import QueueError, _leaf_dirs, parse_qf, queue_owners, read_control, split_name
 from ._runner import Runner
 from ._text import clean, clean_lines
@@ -85,8 +85,8 @@ def ensure_private_dir(path: str) -> None:
     """Create *path* (and missing parents) 0700 root-only; refuse symlinks, world-writable parents and
     foreign owners (the same rules as for crash dumps and traces)."""
     try:
-        _crash.safe_dir(path)
-    except _crash.CrashError as exc:
+        _privdir.safe_dir(path)
+    except _privdir.UnsafeDir as exc:
         raise QueueError(str(exc)) from exc
 
 

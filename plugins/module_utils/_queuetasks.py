@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 
-# _queueops, _service and _syslog are imported by the operations that use them: compiling them is 0.02 s
-# of every summary run (the AnsiballZ zip still carries them: the module_utils finder reads every import)
-from . import _collect, _oplock, _queue
+# _oplock, _queueops, _service and _syslog are imported by the operations that use them: compiling them is
+# 0.02 s of every summary run (the AnsiballZ zip still carries them: the module_utils finder reads every import)
+from . import _collect, _queue
 from ._context import HostContext, ModuleError
 
 READS = ("summary", "list", "ids", "account")
@@ -29,6 +29,8 @@ def run(ctx: HostContext) -> dict:
     if op not in READS and p["queue"] == "both":
         raise ModuleError(f"operation={op} acts on one queue: set queue to mta or msp")
     if op in LOCKED:
+        from . import _oplock
+
         _oplock.hold(ctx, f"queue {op}")  # the host's operation lock, released as the call ends
     ctx.now = time.time()
     names = queue_names(ctx)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import _collect, _config, _oplock
+from . import _collect, _config, _oplock, _target
 from ._context import HostContext, ModuleError
 from ._runner import CmdResult, Runner
 from ._text import clean, clean_lines
@@ -411,9 +411,9 @@ def _preflight_step(ctx: HostContext, before: dict, result: dict) -> None:
 
 def _stop_step(ctx: HostContext, before: dict, result: dict) -> None:
     p = ctx.params
-    target = _collect.verify_sendmail(before["pid"], ctx.runner)[0] if before.get("pid") else None
+    target = _target.verify_sendmail(before["pid"], ctx.runner)[0] if before.get("pid") else None
     call = ServiceCall(p["stop_command"] or ctx.layout.service_stop, p["timeout"], ctx.check_mode, p["force"])
-    verify = Hooks(verify=lambda pid: _collect.verify_sendmail(pid, ctx.runner, before=target)[1])
+    verify = Hooks(verify=lambda pid: _target.verify_sendmail(pid, ctx.runner, before=target)[1])
     step = stop(ctx.runner, call, before, verify)
     _merge(result, step)
     if not step.ok:

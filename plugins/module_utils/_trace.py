@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from . import _collect, _crash, _oplock, _queueops, _service
+from . import _collect, _oplock, _privdir, _queueops, _service, _target
 from ._context import HostContext, ModuleError
 from ._text import clean, clean_lines, decode
 
@@ -256,7 +256,7 @@ def _syscalls(ctx: HostContext, result: dict) -> None:
     pid = p["pid"] or daemon.get("pid")
     if pid is None or not _service.pid_alive(pid):
         raise ModuleError(f"no sendmail listener to trace (state {daemon.get('state')})", **result)
-    target, problem = _collect.verify_sendmail(pid, ctx.runner)
+    target, problem = _target.verify_sendmail(pid, ctx.runner)
     if problem:
         raise ModuleError(f"refusing to trace pid {pid}: {problem}; nothing was done", **result)
     tool = ctx.runner.which("strace") or ctx.runner.which("truss")
@@ -269,11 +269,11 @@ def _syscalls(ctx: HostContext, result: dict) -> None:
         )
         return
     try:
-        _crash.safe_dir(p["dir"])
-    except (_crash.CrashError, OSError) as exc:
+        _privdir.safe_dir(p["dir"])
+    except (_privdir.UnsafeDir, OSError) as exc:
         raise ModuleError(f"trace directory: {exc}", **result) from exc
     output = os.path.join(p["dir"], time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{pid}.trace")
-    problem = _collect.verify_sendmail(pid, ctx.runner, before=target)[1]
+    problem = _target.verify_sendmail(pid, ctx.runner, before=target)[1]
     if problem:  # right before attaching: still the process checked above
         raise ModuleError(f"not traced: {problem}", **result)
     run = bounded_trace(tracer_argv(tool, pid, output), output, p["seconds"], p["max_bytes"])

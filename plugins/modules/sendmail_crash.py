@@ -158,7 +158,11 @@ observations:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _capture, _context, _oplock
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _compileonce
+
+_compileonce.install()  # first: under AnsiballZ the rest of module_utils then compiles once, not twice
+
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _capture, _context
 
 SPEC = {
     "mode": {"type": "str", "default": "gcore", "choices": ["gcore", "abort"]},
@@ -175,7 +179,7 @@ SPEC = {
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _oplock.ARGSPEC), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _context.LOCK_ARGS), supports_check_mode=True)
     _context.run(module, _args.sendmail_crash, _capture.run)
 
 

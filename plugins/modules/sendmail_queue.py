@@ -312,7 +312,11 @@ accounting:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _oplock, _queuetasks
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _compileonce
+
+_compileonce.install()  # first: under AnsiballZ the rest of module_utils then compiles once, not twice
+
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _queuetasks
 
 OPERATIONS = ["summary", "list", "flush", "hold", "release", "delete", "move_aside", "ids", "account"]
 SPEC = {
@@ -345,7 +349,7 @@ SPEC = {
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=_context.argument_spec(SPEC, _oplock.ARGSPEC),
+        argument_spec=_context.argument_spec(SPEC, _context.LOCK_ARGS),
         required_if=[("operation", "account", ("expected_ids", "since"))],
         supports_check_mode=True,
     )

@@ -171,7 +171,11 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _oplock, _service
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _compileonce
+
+_compileonce.install()  # first: under AnsiballZ the rest of module_utils then compiles once, not twice
+
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _service
 
 SPEC = {
     "state": {"type": "str", "required": True, "choices": ["preflight", "stopped", "started", "restarted"]},
@@ -186,7 +190,7 @@ SPEC = {
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _oplock.ARGSPEC), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _context.LOCK_ARGS), supports_check_mode=True)
     _context.run(module, _args.sendmail_service, _service.service)
 
 

@@ -360,6 +360,10 @@ python:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _compileonce
+
+_compileonce.install()  # first: under AnsiballZ the rest of module_utils then compiles once, not twice
+
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _collect, _context
 
 AREAS = ["process", "config", "syslog", "queue", "smtp", "tls", "delivery"]

@@ -141,7 +141,11 @@ observations:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _oplock, _trace
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _compileonce
+
+_compileonce.install()  # first: under AnsiballZ the rest of module_utils then compiles once, not twice
+
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _trace
 
 SPEC = {
     "addresses": {"type": "list", "elements": "str", "default": []},
@@ -157,7 +161,7 @@ SPEC = {
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _oplock.ARGSPEC), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_context.argument_spec(SPEC, _context.LOCK_ARGS), supports_check_mode=True)
     _context.run(module, _args.sendmail_trace, _trace.run)
 
 

@@ -229,6 +229,10 @@ timings:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _compileonce
+
+_compileonce.install()  # first: under AnsiballZ the rest of module_utils then compiles once, not twice
+
 from ansible_collections.opsiface.sendmail.plugins.module_utils import _args, _context, _selftest
 
 # Not the common fragment: command_timeout here is the SMTP reply timeout, and no queue or cf option but

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -16,6 +17,11 @@ def fixture_bytes():
         return (FIXTURES / name).read_bytes()
 
     return read
+
+
+@pytest.fixture
+def trees(fixture_bytes):
+    return json.loads(fixture_bytes("proc/debian12-8.17.1.9-proc-trees.json"))
 
 
 @pytest.fixture

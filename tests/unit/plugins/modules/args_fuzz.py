@@ -45,6 +45,7 @@ from ansible_collections.opsiface.sendmail.plugins.module_utils import (
     _report,
     _runner,
     _service,
+    _target,
 )
 from ansible_collections.opsiface.sendmail.plugins.modules import (
     sendmail_crash,
@@ -666,15 +667,15 @@ def sandboxed(sb: Sandbox, rng: random.Random):
         mock.patch.object(
             _collect, "syslog_daemon", lambda proc_root="/proc": {"running": True, "names": ["rsyslogd"]}
         ),
-        mock.patch.object(_collect, "sendmail_identity", lambda pid, runner, proc_root="/proc": IDENTITIES.get(pid)),
-        mock.patch.object(_process, "protected_pids", lambda proc_root="/proc", pid=None: {1, os.getpid()}),
+        mock.patch.object(_target, "sendmail_identity", lambda pid, runner, proc_root="/proc": IDENTITIES.get(pid)),
+        mock.patch.object(_target, "protected_pids", lambda proc_root="/proc", pid=None: {1, os.getpid()}),
         mock.patch.object(
             _service, "pid_alive", lambda pid, proc_root="/proc": pid in (1, LISTENER) and rng.random() < 0.9
         ),
         mock.patch.object(_service, "wait_until", fake_wait_until),
-        mock.patch.object(_process, "read_proc_text", fake_read),
+        mock.patch.object(_target, "read_proc_text", fake_read),
         mock.patch.object(
-            _process,
+            _target,
             "read_link",
             lambda path: rng.choice([None, "/usr/libexec/sendmail/sendmail", str(sb.root)]),
         ),

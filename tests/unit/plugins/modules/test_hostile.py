@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.opsiface.sendmail.plugins.module_utils import _collect, _runner
+from ansible_collections.opsiface.sendmail.plugins.module_utils import _runner, _target
 from ansible_collections.opsiface.sendmail.plugins.module_utils._runner import CmdResult
 from ansible_collections.opsiface.sendmail.plugins.modules import sendmail_crash
 
@@ -82,14 +82,14 @@ def test_crash_refuses_a_pid_that_is_not_sendmail(recorders, host, capsys, tmp_p
 def fake_listener(monkeypatch):
     """A real child process (sleep) that the module is told is the sendmail listener."""
     child = subprocess.Popen(["sleep", "30"])
-    real = getattr(_collect, "verify_sendmail", None)
+    real = _target.verify_sendmail
 
     def verify(pid, runner, before=None, proc_root="/proc"):
         if pid == child.pid:
             return {"pid": pid, "start": 1}, None
         return real(pid, runner, before, proc_root)
 
-    monkeypatch.setattr(_collect, "verify_sendmail", verify, raising=False)
+    monkeypatch.setattr(_target, "verify_sendmail", verify)
     yield child.pid
     KILL_OWN_CHILD(child.pid, signal.SIGKILL)
     child.wait()
@@ -106,7 +106,7 @@ def test_a_refused_abort_changes_nothing(recorders, host, capsys, fake_listener)
 def test_a_pid_reused_between_the_guards_and_the_signal_is_not_signalled(
     recorders, host, capsys, fake_listener, monkeypatch
 ):
-    real = _collect.verify_sendmail
+    real = _target.verify_sendmail
 
     def reused(pid, runner, before=None, proc_root="/proc"):
         ident, problem = real(pid, runner, None, proc_root)
@@ -114,7 +114,7 @@ def test_a_pid_reused_between_the_guards_and_the_signal_is_not_signalled(
             return ident, f"pid {pid} is no longer the process seen before (it exited and the PID was reused)"
         return ident, problem
 
-    monkeypatch.setattr(_collect, "verify_sendmail", reused)
+    monkeypatch.setattr(_target, "verify_sendmail", reused)
     r = run(sendmail_crash, dict(host, mode="abort", confirm_abort=True, pid=fake_listener, timeout=1), capsys)
     assert r["failed"] and "was not signalled" in r["msg"], r
     assert recorders["kill"] == [] and recorders["prlimit_set"] == []
