@@ -36,6 +36,9 @@ def run(ctx: HostContext) -> dict:
     except _smtp.SmtpValueError as exc:
         raise ModuleError(str(exc)) from exc
     send = message_to_send(p, expected)
+    problem = _mailbox.unusable(p["mailbox"]) if send and p["verify_mailbox"] else None
+    if problem:
+        raise ModuleError(f"{problem}; no test message was sent")
     options = _smtp.ProbeOptions(
         p["host"],
         p["port"],
