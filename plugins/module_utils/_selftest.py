@@ -23,12 +23,15 @@ from ._runner import Runner
 DEADLINE_MARGIN = 15
 
 
-def run(ctx: HostContext) -> dict:
-    """smtp_probe: the SMTP self-test and, with ``send``/``verify_mailbox``, the delivery check."""
+def run(ctx: HostContext, look_up_name: bool = True) -> dict:
+    """smtp_probe: the SMTP self-test and, with ``send``/``verify_mailbox``, the delivery check. Without
+    ``expect_hostname``, the name is asked of sendmail (``-d0.1 -bt``) only if *look_up_name*."""
     p = ctx.params
     if p["verify_mailbox"] and not p["send"]:  # a value constraint the argspec cannot express
         raise ModuleError("verify_mailbox=true needs send=true")
-    expected = p["expect_hostname"] or default_expected_hostname(p["host"], ctx.sendmail, ctx.runner)
+    expected = p["expect_hostname"] or (
+        default_expected_hostname(p["host"], ctx.sendmail, ctx.runner) if look_up_name else None
+    )
     try:
         for name in ("helo", "mail_from", "rcpt_to", "subject", "expect_hostname"):
             if p[name] is not None:
@@ -58,11 +61,12 @@ def run(ctx: HostContext) -> dict:
     return dict(result, changed=changed)
 
 
-def delivery_check(ctx: HostContext, expected_hostname: str | None) -> dict:
+def delivery_check(ctx: HostContext, expected_hostname: str | None, may_run_sendmail: bool = True) -> dict:
     """sendmail_status's ``delivery`` area: :func:`run` as smtp_probe runs it with ``send`` and ``verify_mailbox``,
     over the status call's context (its SMTP host, port and timeout; the ``delivery_*`` options), so that a health
     check with the delivery check is still one module call per host. Never raises: a check that could not start
-    is ``success=false, failure=error`` with why."""
+    is ``success=false, failure=error`` with why. Without *may_run_sendmail* (another MTA's binary, not root:
+    sendmail_status runs no sendmail command), no name is asked of sendmail: the banner's is not checked."""
     p = ctx.params
     probe = {
         "host": p["smtp_host"],
@@ -94,7 +98,7 @@ def delivery_check(ctx: HostContext, expected_hostname: str | None) -> dict:
         _paths=ctx._paths,
     )
     try:
-        return run(sub)
+        return run(sub, look_up_name=may_run_sendmail)
     except ModuleError as exc:
         return dict(exc.result, success=False, failure="error", detail=exc.msg, changed=False)
 
