@@ -54,6 +54,8 @@ def run(ctx: HostContext, look_up_name: bool = True) -> dict:
     )
     result = _smtp.probe(options, send=None if ctx.check_mode else send).to_dict()
     changed = bool(send) and result.get("queue_id") is not None
+    if send:
+        result["rcpt_to"] = send["rcpt_to"]
     if send and ctx.check_mode:
         result["would_send"] = send
     if p["verify_mailbox"] and result["success"] and not ctx.check_mode:

@@ -209,6 +209,11 @@ token:
   description: The unique token in the test message's subject, header and body.
   returned: when O(send=true)
   type: str
+rcpt_to:
+  description: The recipient of the test message (O(rcpt_to)).
+  returned: when O(send=true) and the recipient was not refused
+  type: str
+  sample: root
 mailbox:
   description:
     - With O(verify_mailbox=true), C(arrived), C(found), C(removed), C(path), C(message_bytes), C(waited_seconds),

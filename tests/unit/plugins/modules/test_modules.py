@@ -329,3 +329,29 @@ def test_delivery_check_sends_nothing_to_a_mailbox_it_could_not_watch_or_clean(t
     finally:
         server.close()
     assert b"MAIL" not in server.seen and b"DATA" not in server.seen, server.seen
+
+
+def test_delivery_result_names_its_recipient(tmp_path, capsys):
+    """The report said "sent test message ... to root" whatever delivery_rcpt was: the result names it."""
+    import socket
+
+    (tmp_path / "mqueue").mkdir()
+    (tmp_path / "sendmail.cf").write_text(f"O QueueDirectory={tmp_path}/mqueue\n")
+    server = SmtpServer(socket.getfqdn())
+    args = {
+        "areas": ["delivery"],
+        "sendmail_path": "/nonexistent/sendmail",
+        "config_path": str(tmp_path / "sendmail.cf"),
+        "smtp_host": "127.0.0.1",
+        "smtp_port": server.port,
+        "delivery_rcpt": "postmaster",
+        "delivery_mailbox": str(tmp_path / "postmaster"),
+        "delivery_timeout": 0.5,
+    }
+    try:
+        out = run(sendmail_status, args, capsys)
+    finally:
+        server.close()
+    assert out["delivery"]["queue_id"] == "6B1Fq6ri000105" and out["changed"] is True, out["delivery"]
+    assert out["delivery"]["rcpt_to"] == "postmaster"
+    assert out["checks"]["delivery"]["status"] == "critical"  # accepted, in neither the mailbox nor the queue
