@@ -83,7 +83,7 @@ def delivery_check(ctx: HostContext, expected_hostname: str | None, may_run_send
         "mail_from": None,
         "rcpt_to": p["delivery_rcpt"],
         "subject": "opsiface.sendmail delivery check",
-        "allow_remote_recipient": False,
+        "allow_remote_recipient": None,  # no such option here: never off the host
         "verify_mailbox": True,
         "mailbox": p["delivery_mailbox"],
         "verify_timeout": p["delivery_timeout"],
@@ -113,10 +113,13 @@ def message_to_send(p: dict, expected: str | None) -> dict | None:
     domain = rcpt.rsplit("@", 1)[1].lower() if "@" in rcpt else None
     local = {d.lower() for d in (expected, "localhost", socket.getfqdn()) if d}
     if domain and domain not in local and not p["allow_remote_recipient"]:
-        raise ModuleError(
-            f"rcpt_to {rcpt!r} is not on the probed host ({', '.join(sorted(local))}); "
+        # allow_remote_recipient None: a caller without that option (sendmail_status's delivery area)
+        hint = (
             "set allow_remote_recipient=true to send there"
+            if p["allow_remote_recipient"] is not None
+            else "the delivery check sends only to a recipient on this host"
         )
+        raise ModuleError(f"rcpt_to {rcpt!r} is not on the probed host ({', '.join(sorted(local))}); {hint}")
     return {
         "mail_from": p["mail_from"] or f"root@{expected or socket.getfqdn()}",
         "rcpt_to": rcpt,

@@ -355,3 +355,17 @@ def test_delivery_result_names_its_recipient(tmp_path, capsys):
     assert out["delivery"]["queue_id"] == "6B1Fq6ri000105" and out["changed"] is True, out["delivery"]
     assert out["delivery"]["rcpt_to"] == "postmaster"
     assert out["checks"]["delivery"]["status"] == "critical"  # accepted, in neither the mailbox nor the queue
+
+
+def test_delivery_area_refuses_a_recipient_off_the_host_with_advice_it_can_take(tmp_path, capsys):
+    """sendmail_status has no allow_remote_recipient: its refusal said to set it (an unsupported parameter)."""
+    args = {
+        "areas": ["delivery"],
+        "sendmail_path": "/nonexistent/sendmail",
+        "config_path": str(tmp_path / "absent.cf"),
+        "smtp_port": 2,
+        "delivery_rcpt": "x@elsewhere.example",
+    }
+    check = run(sendmail_status, args, capsys)["checks"]["delivery"]
+    assert check["status"] == "unknown" and "is not on the probed host" in check["reason"], check
+    assert "allow_remote_recipient" not in check["reason"] and "only to a recipient on this host" in check["reason"]
