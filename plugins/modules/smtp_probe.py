@@ -101,7 +101,7 @@ options:
     description:
       - After sending, wait for the message in O(mailbox) and remove exactly it. Needs O(send=true).
       - A O(mailbox) that is not a regular file this user may read and rewrite (a symlink, a directory, root's mbox
-        without become) fails the probe before anything is sent: the test message would be left there.
+        without become) fails the probe before anything is sent (the test message would be left there).
     type: bool
     default: false
   mailbox:

@@ -272,7 +272,7 @@ class SmtpServer:
                     conn.sendall(f"250-{self.hostname} Hello\r\n250 HELP\r\n".encode())
                 elif line.startswith(b"DATA"):
                     data = True
-                    conn.sendall(b"354 Enter mail, end with \".\" on a line by itself\r\n")
+                    conn.sendall(b'354 Enter mail, end with "." on a line by itself\r\n')
                 elif line.startswith(b"QUIT"):
                     conn.sendall(b"221 2.0.0 closing connection\r\n")
                     return
