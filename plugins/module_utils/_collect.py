@@ -591,7 +591,7 @@ def _observe(ctx: HostContext, result: dict, not_run: str | None) -> dict | None
     if "delivery" in areas:
         from ._selftest import delivery_check  # here: only a check with the delivery area compiles the mailbox code
 
-        result["delivery"] = delivery_check(ctx, (result.get("config") or {}).get("hostname"))
+        result["delivery"] = delivery_check(ctx, (result.get("config") or {}).get("hostname"), not_run is None)
         result["changed"] = bool(result["delivery"].get("changed"))
     return queue_check
 

@@ -377,6 +377,30 @@ def remove_test_messages(
     raise MailboxError(f"{path} kept changing while it was locked (a writer that ignores the locks); nothing changed")
 
 
+def unusable(path: str) -> str | None:
+    """Why the delivery check could not watch mbox *path* and remove its test message from it, or None: asked
+    before anything is sent, so that a test message is never sent where it would be left (and its delivery
+    called a failure). A mailbox that does not exist yet is fine (the delivery creates it)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot look at the mailbox {clean(path)}: {exc.strerror}"
+    if stat.S_ISLNK(st.st_mode):
+        return f"the mailbox {clean(path)} is a symlink (never followed)"
+    if not stat.S_ISREG(st.st_mode):
+        return f"the mailbox {clean(path)} is not a regular file"
+    try:  # what the removal opens it with: the effective user's permissions, ACLs, a read-only mount
+        os.close(os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK))
+    except OSError as exc:
+        return (
+            f"the mailbox {clean(path)} (mode {stat.S_IMODE(st.st_mode):04o}, owner uid {st.st_uid}) cannot be read "
+            f"and rewritten by uid {os.geteuid()}: {exc.strerror} (run as root: become)"
+        )
+    return None
+
+
 def arrived(path: str, token: str, since_offset: int = 0, max_bytes: int = MAX_BYTES) -> tuple[bool, int]:
     """Whether the header of the message with *token* is in the mailbox, reading only from *since_offset*
     on (what an earlier look had not seen; a mailbox that shrank is read again from the start). Returns

@@ -192,7 +192,7 @@ def host_result(status: dict, delivery: dict | None = None, escalate_on: str = "
         if delivery.get("queue_id"):
             actions.append(
                 f"sent test message {delivery.get('queue_id')} (token {delivery.get('token')}) to "
-                f"{(delivery.get('would_send') or {}).get('rcpt_to') or 'root'}"
+                f"{delivery.get('rcpt_to') or (delivery.get('would_send') or {}).get('rcpt_to') or 'root'}"
             )
         if mailbox.get("removed"):
             actions.append(

@@ -23,12 +23,15 @@ from ._runner import Runner
 DEADLINE_MARGIN = 15
 
 
-def run(ctx: HostContext) -> dict:
-    """smtp_probe: the SMTP self-test and, with ``send``/``verify_mailbox``, the delivery check."""
+def run(ctx: HostContext, look_up_name: bool = True) -> dict:
+    """smtp_probe: the SMTP self-test and, with ``send``/``verify_mailbox``, the delivery check. Without
+    ``expect_hostname``, the name is asked of sendmail (``-d0.1 -bt``) only if *look_up_name*."""
     p = ctx.params
     if p["verify_mailbox"] and not p["send"]:  # a value constraint the argspec cannot express
         raise ModuleError("verify_mailbox=true needs send=true")
-    expected = p["expect_hostname"] or default_expected_hostname(p["host"], ctx.sendmail, ctx.runner)
+    expected = p["expect_hostname"] or (
+        default_expected_hostname(p["host"], ctx.sendmail, ctx.runner) if look_up_name else None
+    )
     try:
         for name in ("helo", "mail_from", "rcpt_to", "subject", "expect_hostname"):
             if p[name] is not None:
@@ -36,6 +39,9 @@ def run(ctx: HostContext) -> dict:
     except _smtp.SmtpValueError as exc:
         raise ModuleError(str(exc)) from exc
     send = message_to_send(p, expected)
+    problem = _mailbox.unusable(p["mailbox"]) if send and p["verify_mailbox"] else None
+    if problem:
+        raise ModuleError(f"{problem}; no test message was sent")
     options = _smtp.ProbeOptions(
         p["host"],
         p["port"],
@@ -48,6 +54,8 @@ def run(ctx: HostContext) -> dict:
     )
     result = _smtp.probe(options, send=None if ctx.check_mode else send).to_dict()
     changed = bool(send) and result.get("queue_id") is not None
+    if send:
+        result["rcpt_to"] = send["rcpt_to"]
     if send and ctx.check_mode:
         result["would_send"] = send
     if p["verify_mailbox"] and result["success"] and not ctx.check_mode:
@@ -55,11 +63,12 @@ def run(ctx: HostContext) -> dict:
     return dict(result, changed=changed)
 
 
-def delivery_check(ctx: HostContext, expected_hostname: str | None) -> dict:
+def delivery_check(ctx: HostContext, expected_hostname: str | None, may_run_sendmail: bool = True) -> dict:
     """sendmail_status's ``delivery`` area: :func:`run` as smtp_probe runs it with ``send`` and ``verify_mailbox``,
     over the status call's context (its SMTP host, port and timeout; the ``delivery_*`` options), so that a health
     check with the delivery check is still one module call per host. Never raises: a check that could not start
-    is ``success=false, failure=error`` with why."""
+    is ``success=false, failure=error`` with why. Without *may_run_sendmail* (another MTA's binary, not root:
+    sendmail_status runs no sendmail command), no name is asked of sendmail: the banner's is not checked."""
     p = ctx.params
     probe = {
         "host": p["smtp_host"],
@@ -74,7 +83,7 @@ def delivery_check(ctx: HostContext, expected_hostname: str | None) -> dict:
         "mail_from": None,
         "rcpt_to": p["delivery_rcpt"],
         "subject": "opsiface.sendmail delivery check",
-        "allow_remote_recipient": False,
+        "allow_remote_recipient": None,  # no such option here: never off the host
         "verify_mailbox": True,
         "mailbox": p["delivery_mailbox"],
         "verify_timeout": p["delivery_timeout"],
@@ -91,7 +100,7 @@ def delivery_check(ctx: HostContext, expected_hostname: str | None) -> dict:
         _paths=ctx._paths,
     )
     try:
-        return run(sub)
+        return run(sub, look_up_name=may_run_sendmail)
     except ModuleError as exc:
         return dict(exc.result, success=False, failure="error", detail=exc.msg, changed=False)
 
@@ -104,10 +113,13 @@ def message_to_send(p: dict, expected: str | None) -> dict | None:
     domain = rcpt.rsplit("@", 1)[1].lower() if "@" in rcpt else None
     local = {d.lower() for d in (expected, "localhost", socket.getfqdn()) if d}
     if domain and domain not in local and not p["allow_remote_recipient"]:
-        raise ModuleError(
-            f"rcpt_to {rcpt!r} is not on the probed host ({', '.join(sorted(local))}); "
+        # allow_remote_recipient None: a caller without that option (sendmail_status's delivery area)
+        hint = (
             "set allow_remote_recipient=true to send there"
+            if p["allow_remote_recipient"] is not None
+            else "the delivery check sends only to a recipient on this host"
         )
+        raise ModuleError(f"rcpt_to {rcpt!r} is not on the probed host ({', '.join(sorted(local))}); {hint}")
     return {
         "mail_from": p["mail_from"] or f"root@{expected or socket.getfqdn()}",
         "rcpt_to": rcpt,

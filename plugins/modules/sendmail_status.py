@@ -178,7 +178,10 @@ options:
     type: str
     default: root
   delivery_mailbox:
-    description: With V(delivery) in O(areas), the mbox the test message is delivered to, waited for and removed from.
+    description:
+      - With V(delivery) in O(areas), the mbox the test message is delivered to, waited for and removed from.
+      - One that is not a regular file this user may read and rewrite (a symlink, a directory, root's mbox without
+        become) makes the delivery check V(unknown) before anything is sent.
     type: path
     default: /var/mail/root
   delivery_timeout:
@@ -329,8 +332,9 @@ delivery:
   description:
     - With V(delivery) in O(areas), the delivery check's result as M(opsiface.sendmail.smtp_probe) returns it with
       O(opsiface.sendmail.smtp_probe#module:verify_mailbox=true) (C(success), C(failure), C(detail), C(queue_id),
-      C(token), C(mailbox), C(queue_entry), C(timings), C(changed)); when the check could not start (a recipient not
-      on this host, a bad value), C(success=false), C(failure=error) and C(detail) saying why.
+      C(token), C(rcpt_to), C(mailbox), C(queue_entry), C(timings), C(changed)); when the check could not start (a
+      recipient not on this host, a mailbox it could not read and rewrite), C(success=false), C(failure=error) and
+      C(detail) saying why.
   returned: when V(delivery) is in O(areas)
   type: dict
   sample: {success: true, failure: null, queue_id: 6B1FhwkS000163, mailbox: {arrived: true, removed: true, waited_seconds: 0.4}}

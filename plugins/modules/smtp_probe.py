@@ -98,7 +98,10 @@ options:
     type: bool
     default: false
   verify_mailbox:
-    description: After sending, wait for the message in O(mailbox) and remove exactly it. Needs O(send=true).
+    description:
+      - After sending, wait for the message in O(mailbox) and remove exactly it. Needs O(send=true).
+      - A O(mailbox) that is not a regular file this user may read and rewrite (a symlink, a directory, root's mbox
+        without become) fails the probe before anything is sent (the test message would be left there).
     type: bool
     default: false
   mailbox:
@@ -206,6 +209,11 @@ token:
   description: The unique token in the test message's subject, header and body.
   returned: when O(send=true)
   type: str
+rcpt_to:
+  description: The recipient of the test message (O(rcpt_to)).
+  returned: when O(send=true) and the recipient was not refused
+  type: str
+  sample: root
 mailbox:
   description:
     - With O(verify_mailbox=true), C(arrived), C(found), C(removed), C(path), C(message_bytes), C(waited_seconds),

@@ -72,3 +72,14 @@ def test_delivery_in_check_mode_sends_nothing_and_is_not_ok(lab, host):
     assert result["checks"]["delivery"]["status"] == "unknown", result
     assert "check mode: no test message sent" in result["checks"]["delivery"]["reason"]
     assert lab.exec(host, "sh", "-c", "cat /var/mail/root 2>/dev/null; true").stdout == before
+
+
+def test_a_check_mode_run_with_delivery_is_not_added_to_the_history(lab, host):
+    """A --check run of every area with the delivery check is unknown only because check mode sends nothing:
+    recorded, it made each host's history go ok -> unknown -> ok (new, then recovered; flapping if dry runs
+    and real runs alternate). Reported, not recorded; a real run of every area is recorded as before."""
+    result = run(lab, host, "check-full-delivery", "-e", "health_check_delivery=true", "--check")
+    assert result["status"] == "unknown" and result["checks"]["delivery"]["status"] == "unknown", result
+    assert not (OUTPUT / "areas-check-full-delivery" / "history" / f"{host}.json").exists()
+    result = run(lab, host, "check-full", "--check")
+    assert result["status"] == "ok" and (OUTPUT / "areas-check-full" / "history" / f"{host}.json").exists()

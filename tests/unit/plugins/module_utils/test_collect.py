@@ -191,6 +191,35 @@ def test_another_mtas_wrapper_is_never_run(tmp_path, fixture_bytes, no_mta_daemo
     assert "Postfix" in got["checks"]["mta"]["reason"] and got["status"] == "critical"
 
 
+@pytest.mark.parametrize("areas", [["delivery"], ["config", "smtp", "delivery"]], ids=["alone", "with-config"])
+@pytest.mark.parametrize("who", ["postfix-wrapper", "not-root"])
+def test_the_delivery_area_runs_no_sendmail_command_where_none_may_run(
+    tmp_path, fixture_bytes, no_mta_daemons, monkeypatch, who, areas
+):
+    """The delivery area asked `sendmail -d0.1 -bt` for the name to expect in the banner whenever the config area
+    had not read it: on a Postfix host ("fatal: usage" in its log) and as a user other than root, where the
+    module promises no sendmail command runs. It expects what the smtp area expects (none when not read)."""
+    sendmail = tmp_path / "sendmail"
+    sendmail.write_bytes(fixture_bytes("mta/debian12-postfix-3.7.11-usr-sbin-sendmail-strings.txt"))
+    if who == "not-root":
+        sendmail = tmp_path / "sendmail-by-name"  # what sendmail it is does not matter: not root runs none
+        sendmail.write_bytes(b"#!/bin/sh\n")
+        monkeypatch.setattr(_collect, "is_root", lambda: False)
+        monkeypatch.setattr(_collect, "_why_not_run", lambda *a: _collect.NOT_ROOT_COMMANDS)
+    (tmp_path / "sendmail.cf").write_text(f"O QueueDirectory={tmp_path}/mqueue\n")
+    params = dict(
+        _status_params(tmp_path, str(sendmail)),
+        areas=areas,
+        smtp_port=2,  # nothing listens there: refused, nothing sent
+        delivery_rcpt="root",
+        delivery_mailbox=str(tmp_path / "mbox"),
+        delivery_timeout=1,
+    )
+    got = _collect.host_status(context(Recorder({}), **params))
+    assert got["delivery"]["failure"] == "refused" and got["checks"]["delivery"]["status"] == "critical", got
+    assert got["changed"] is False
+
+
 def test_not_installed(tmp_path, no_mta_daemons):
     params = _status_params(tmp_path, str(tmp_path / "no-sendmail"))
     got = _collect.host_status(context(Recorder({}), **params))

@@ -352,3 +352,25 @@ def test_delivery_verdict(box, entry, expected):
         assert verdict == expected
     else:
         assert (verdict["success"], verdict["failure"]) == (False, expected[0]) and expected[1] in verdict["detail"]
+
+
+def test_unusable_names_what_the_check_could_not_watch_or_clean(tmp_path, monkeypatch):
+    """Asked before a test message is sent: a missing mailbox is fine (delivery creates it), a regular file we
+    may read and rewrite is fine; one we may not (root's 0600 mbox as another user) is named with its mode,
+    owner and the fix, without changing it."""
+    box = tmp_path / "root"
+    assert _mailbox.unusable(str(box)) is None
+    box.write_bytes(b"From a@b Tue Dec  1 10:00:00 2026\n\nmail\n")
+    box.chmod(0o600)
+    assert _mailbox.unusable(str(box)) is None
+    real_open = os.open
+
+    def as_another_user(path, flags, *args):
+        if str(path) == str(box):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(_mailbox.os, "open", as_another_user)
+    why = _mailbox.unusable(str(box))
+    assert f"{box} (mode 0600, owner uid {os.getuid()})" in why and "Permission denied" in why and "become" in why
+    assert box.read_bytes().endswith(b"mail\n")

@@ -75,6 +75,9 @@ def test_an_unknown_area_makes_the_host_unknown_never_ok_and_delivery_actions_ar
     assert r["checks"]["delivery"]["status"] == "ok"
     assert r["actions"][0].startswith("sent test message 6ARB5A4o000106")
     assert "removed that message from /var/mail/root" in r["actions"][1]
+    # the recipient the check sent to (delivery_rcpt), not always root
+    other = dict(delivery, rcpt_to="postmaster", mailbox=dict(delivery["mailbox"], path="/var/mail/postmaster"))
+    assert _report.host_result(status, other)["actions"][0].endswith(" to postmaster")
 
 
 @pytest.mark.parametrize(

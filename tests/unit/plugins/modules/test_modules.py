@@ -235,3 +235,137 @@ def test_crash_capture_on_solaris_uses_the_proc_tools(tmp_path, capsys, monkeypa
         sendmail_crash, {"dir": str(crash_dir), "mode": "abort", "confirm_abort": True, "config_path": str(cf)}, capsys
     )
     assert abort["failed"] and "coreadm" in abort["msg"]
+
+
+class SmtpServer:
+    """A one-connection SMTP server on 127.0.0.1 that accepts a message (what a real daemon says), and records
+    the commands it was sent."""
+
+    def __init__(self, hostname: str) -> None:
+        import socket
+        import threading
+
+        self.hostname, self.seen = hostname, []
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.srv.settimeout(20)
+        self.port = self.srv.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        try:
+            conn, _unused = self.srv.accept()
+        except OSError:
+            return
+        with conn:
+            conn.sendall(f"220 {self.hostname} ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2+deb12u2\r\n".encode())
+            data = False
+            for line in conn.makefile("rb"):
+                if data:
+                    if line.rstrip(b"\r\n") == b".":
+                        data = False
+                        conn.sendall(b"250 2.0.0 6B1Fq6ri000105 Message accepted for delivery\r\n")
+                    continue
+                self.seen.append(line.split()[0].upper() if line.split() else b"")
+                if line.startswith(b"EHLO"):
+                    conn.sendall(f"250-{self.hostname} Hello\r\n250 HELP\r\n".encode())
+                elif line.startswith(b"DATA"):
+                    data = True
+                    conn.sendall(b'354 Enter mail, end with "." on a line by itself\r\n')
+                elif line.startswith(b"QUIT"):
+                    conn.sendall(b"221 2.0.0 closing connection\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 2.1.0 ok\r\n")
+
+    def close(self) -> None:
+        self.srv.close()
+
+
+def unusable_mailbox(tmp_path: Path, kind: str) -> Path:
+    import os
+
+    box = tmp_path / "mbox"
+    if kind == "directory":
+        box.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(box)
+    else:  # a symlink to a real mailbox: never followed, so never watched nor cleaned
+        (tmp_path / "real").write_bytes(b"")
+        box.symlink_to(tmp_path / "real")
+    return box
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink"])
+@pytest.mark.parametrize("module", ["smtp_probe", "sendmail_status"])
+def test_delivery_check_sends_nothing_to_a_mailbox_it_could_not_watch_or_clean(tmp_path, capsys, kind, module):
+    """A mailbox the check cannot read and rewrite (a directory, a FIFO, a symlink; as a user other than root,
+    root's 0600 mbox) would leave the test message there, in the real mailbox, on every run, and call that
+    mail "not delivered" (critical): the check refuses before sending, and says why (unknown: not done)."""
+    import socket
+
+    box = unusable_mailbox(tmp_path, kind)
+    server = SmtpServer(socket.getfqdn())
+    common = {"sendmail_path": "/nonexistent/sendmail", "config_path": str(tmp_path / "absent.cf")}
+    try:
+        if module == "smtp_probe":
+            args = dict(common, port=server.port, send=True, verify_mailbox=True, mailbox=str(box), verify_timeout=1)
+            out = run(smtp_probe, args, capsys)
+            assert out["failed"] and str(box) in out["msg"] and "no test message" in out["msg"], out
+        else:
+            args = dict(
+                common,
+                areas=["delivery"],
+                smtp_host="127.0.0.1",
+                smtp_port=server.port,
+                delivery_mailbox=str(box),
+                delivery_timeout=1,
+            )
+            out = run(sendmail_status, args, capsys)
+            check = out["checks"]["delivery"]
+            assert check["status"] == "unknown" and str(box) in check["reason"], check
+            assert out["changed"] is False and out["delivery"].get("queue_id") is None, out["delivery"]
+    finally:
+        server.close()
+    assert b"MAIL" not in server.seen and b"DATA" not in server.seen, server.seen
+
+
+def test_delivery_result_names_its_recipient(tmp_path, capsys):
+    """The report said "sent test message ... to root" whatever delivery_rcpt was: the result names it."""
+    import socket
+
+    (tmp_path / "mqueue").mkdir()
+    (tmp_path / "sendmail.cf").write_text(f"O QueueDirectory={tmp_path}/mqueue\n")
+    server = SmtpServer(socket.getfqdn())
+    args = {
+        "areas": ["delivery"],
+        "sendmail_path": "/nonexistent/sendmail",
+        "config_path": str(tmp_path / "sendmail.cf"),
+        "smtp_host": "127.0.0.1",
+        "smtp_port": server.port,
+        "delivery_rcpt": "postmaster",
+        "delivery_mailbox": str(tmp_path / "postmaster"),
+        "delivery_timeout": 0.5,
+    }
+    try:
+        out = run(sendmail_status, args, capsys)
+    finally:
+        server.close()
+    assert out["delivery"]["queue_id"] == "6B1Fq6ri000105" and out["changed"] is True, out["delivery"]
+    assert out["delivery"]["rcpt_to"] == "postmaster"
+    assert out["checks"]["delivery"]["status"] == "critical"  # accepted, in neither the mailbox nor the queue
+
+
+def test_delivery_area_refuses_a_recipient_off_the_host_with_advice_it_can_take(tmp_path, capsys):
+    """sendmail_status has no allow_remote_recipient: its refusal said to set it (an unsupported parameter)."""
+    args = {
+        "areas": ["delivery"],
+        "sendmail_path": "/nonexistent/sendmail",
+        "config_path": str(tmp_path / "absent.cf"),
+        "smtp_port": 2,
+        "delivery_rcpt": "x@elsewhere.example",
+    }
+    check = run(sendmail_status, args, capsys)["checks"]["delivery"]
+    assert check["status"] == "unknown" and "is not on the probed host" in check["reason"], check
+    assert "allow_remote_recipient" not in check["reason"] and "only to a recipient on this host" in check["reason"]
