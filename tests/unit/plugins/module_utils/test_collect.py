@@ -207,8 +207,8 @@ def test_the_delivery_area_runs_no_sendmail_command_where_none_may_run(
         monkeypatch.setattr(_collect, "is_root", lambda: False)
         monkeypatch.setattr(_collect, "_why_not_run", lambda *a: _collect.NOT_ROOT_COMMANDS)
     (tmp_path / "sendmail.cf").write_text(f"O QueueDirectory={tmp_path}/mqueue\n")
-    params = dict(
-        _status_params(tmp_path, str(sendmail)),
+    params = _status_params(tmp_path, str(sendmail))
+    params.update(
         areas=areas,
         smtp_port=2,  # nothing listens there: refused, nothing sent
         delivery_rcpt="root",
