@@ -37,6 +37,16 @@ HEALTHY = {
 }
 
 
+# A delivery check that worked: its test message arrived and was removed (smtp_probe's result, or the
+# delivery area's of sendmail_status).
+DELIVERED = {
+    "success": True,
+    "queue_id": "6ARB5A4o000106",
+    "token": "opsiface-x",
+    "mailbox": {"found": True, "removed": True, "path": "/var/mail/root", "message_bytes": 638, "waited_seconds": 1.2},
+}
+
+
 def test_healthy_host_documents_what_it_saw_and_that_it_did_nothing():
     r = _report.host_result(HEALTHY)
     assert r["status"] == "ok" and r["escalate"] is False and r["reasons"] == []
@@ -57,18 +67,7 @@ def test_critical_host_escalates_with_reasons():
 def test_an_unknown_area_makes_the_host_unknown_never_ok_and_delivery_actions_are_listed():
     status = json.loads(json.dumps(HEALTHY))
     status["checks"]["queue"]["status"] = "unknown"
-    delivery = {
-        "success": True,
-        "queue_id": "6ARB5A4o000106",
-        "token": "opsiface-x",
-        "mailbox": {
-            "found": True,
-            "removed": True,
-            "path": "/var/mail/root",
-            "message_bytes": 638,
-            "waited_seconds": 1.2,
-        },
-    }
+    delivery = json.loads(json.dumps(DELIVERED))
     r = _report.host_result(status, delivery)
     assert r["status"] == "unknown" and r["escalate"] is False  # not escalated as a mail fault by default
     assert _report.host_result(status, delivery, escalate_on="unknown")["escalate"] is True
@@ -411,19 +410,7 @@ def test_the_delivery_area_of_sendmail_status_reaches_the_report_as_the_delivery
     the filter reads it from the status result, with the same verdict, reasons and actions as a separate result."""
     from ansible_collections.opsiface.sendmail.plugins.filter.health import sendmail_health, sendmail_results
 
-    delivery = {
-        "success": True,
-        "changed": True,
-        "queue_id": "6ARB5A4o000106",
-        "token": "opsiface-x",
-        "mailbox": {
-            "found": True,
-            "removed": True,
-            "path": "/var/mail/root",
-            "message_bytes": 638,
-            "waited_seconds": 1.2,
-        },
-    }
+    delivery = dict(json.loads(json.dumps(DELIVERED)), changed=True)
     status = json.loads(json.dumps(HEALTHY))
     status["delivery"] = delivery
     status["checks"]["delivery"] = {"status": "ok", "reason": "as the module decided"}
