@@ -20,6 +20,7 @@ ansible.posix.profile_tasks and keeps its per-task times (bench/results/healthch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -91,6 +92,27 @@ def raise_load_limits(prefix: str, count: int) -> None:
         list(pool.map(one, range(1, count + 1)))
 
 
+@contextlib.contextmanager
+def bench_hosts(prefix: str, count: int, keep: bool):
+    """*count* lab hosts PREFIX01.. with raised load limits, for the length of the block; their inventory.
+    Removed afterwards (also when a step fails) unless *keep*."""
+    inventory = RESULTS / f"{prefix}-inventory.ini"
+    lab = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", prefix, "--inventory", str(inventory)]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*lab, "up", "--count", str(count)], check=True)
+    try:
+        raise_load_limits(prefix, count)
+        yield inventory
+    finally:
+        if not keep:
+            subprocess.run([*lab, "down"], check=False)
+
+
+def limit_of(prefix: str, n: int) -> str:
+    """The --limit of the first *n* bench hosts."""
+    return ",".join(f"{prefix}{i:02d}" for i in range(1, n + 1))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="20,100")
@@ -101,17 +123,12 @@ def main() -> int:
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     prefix = args.prefix
-    inventory = RESULTS / f"{prefix}-inventory.ini"
-    lab = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", prefix, "--inventory", str(inventory)]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*lab, "up", "--count", str(max(sizes))], check=True)
-    raise_load_limits(prefix, max(sizes))
     env = tree_env()
     rows = []
-    try:
+    with bench_hosts(prefix, max(sizes), args.keep) as inventory:
         for n in sizes:
             load = os.getloadavg()
-            limit = ",".join(f"{prefix}{i:02d}" for i in range(1, n + 1))
+            limit = limit_of(prefix, n)
             ping = ping_command(inventory, limit)
             check = healthcheck_command(inventory, limit, RESULTS / f"{prefix}-report")
             timed(check, env)  # warm-up: first AnsiballZ build, queue caches
@@ -135,9 +152,6 @@ def main() -> int:
                 (RESULTS / f"healthcheck-profile-{n}.txt").write_text(recap)
                 print(recap, flush=True)
         (RESULTS / "healthcheck.json").write_text(json.dumps(rows, indent=1))
-    finally:
-        if not args.keep:
-            subprocess.run([*lab, "down"], check=False)
     return 0
 
 

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from healthcheck import RESULTS, ROOT, healthcheck_command, ping_command, raise_load_limits, timed, tree_env
+from healthcheck import RESULTS, ROOT, bench_hosts, healthcheck_command, limit_of, ping_command, timed, tree_env
 
 
 def export(commit: str, into: Path) -> None:
@@ -42,17 +42,12 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="leave the hosts running")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
-    inventory = RESULTS / f"{args.prefix}-inventory.ini"
-    lab = [sys.executable, str(ROOT / "lab" / "lab.py"), "--prefix", args.prefix, "--inventory", str(inventory)]
-    RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="healthcheck-ab-") as tmp:
         base = Path(tmp)
         export(args.base, base)
-        subprocess.run([*lab, "up", "--count", str(max(sizes))], check=True)
-        try:
-            raise_load_limits(args.prefix, max(sizes))
+        with bench_hosts(args.prefix, max(sizes), args.keep) as inventory:
             for n in sizes:
-                limit = ",".join(f"{args.prefix}{i:02d}" for i in range(1, n + 1))
+                limit = limit_of(args.prefix, n)
                 ping = ping_command(inventory, limit)
                 runs = {
                     name: (healthcheck_command(inventory, limit, RESULTS / f"{args.prefix}-report-{name}"), tree)
@@ -72,9 +67,6 @@ def main() -> int:
                     )
                 p, b, t = (statistics.median(rows[k]) for k in ("ping", "base", "this"))
                 print(f"{n} hosts: ping {p:.2f} s, {args.base} {b:.2f} s ({b / p:.2f}x), this {t:.2f} s ({t / p:.2f}x)")
-        finally:
-            if not args.keep:
-                subprocess.run([*lab, "down"], check=False)
     return 0
 
 
